@@ -1,0 +1,1 @@
+//! Helpers for the workspace's end-to-end tests.

@@ -1,0 +1,85 @@
+//! Procedural macros of Unchained. Use them through the `unchained` crate:
+//! `#[unchained::bundle]` and `unchained::project!()`.
+
+mod project;
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::{ItemImpl, parse_macro_input};
+
+/// Registers a bundle: put it on the `impl Bundle for MyBundle` block.
+///
+/// The type must implement `Default`. The app factory then finds the
+/// bundle by its `name()` when `unchained.toml` lists it.
+///
+/// ```ignore
+/// #[derive(Default)]
+/// pub struct AppBundle;
+///
+/// #[unchained::bundle]
+/// impl unchained::Bundle for AppBundle {
+///     fn name(&self) -> &'static str { "app" }
+///     fn is_app(&self) -> bool { true }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn bundle(args: TokenStream, input: TokenStream) -> TokenStream {
+    if !args.is_empty() {
+        return syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "#[unchained::bundle] takes no arguments: the name comes from `fn name()`",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let item = parse_macro_input!(input as ItemImpl);
+    let self_ty = &item.self_ty;
+    let expanded = quote! {
+        #item
+
+        ::unchained::inventory::submit! {
+            ::unchained::BundleEntry {
+                construct: || ::std::boxed::Box::new(<#self_ty as ::std::default::Default>::default()),
+                module: ::std::module_path!(),
+            }
+        }
+    };
+    expanded.into()
+}
+
+/// Wires a project's crate to its `unchained.toml`. Call it once, in the
+/// project's `src/lib.rs`:
+///
+/// ```ignore
+/// unchained::project!();
+/// ```
+///
+/// It expands to:
+/// - `extern crate` lines for the crate of every bundle listed in
+///   `unchained.toml` that is a dependency in `Cargo.toml`, so the bundle
+///   is linked and registered (a crate nothing references is dropped by
+///   the linker, and its bundle with it);
+/// - one module per `db/migrations/*.rs` file, in file-name order, so a
+///   new migration is compiled in without editing any list;
+/// - `pub const PROJECT_ROOT: &str` (the crate's folder) and
+///   `pub fn main() -> ExitCode` (the CLI, for `src/main.rs`).
+///
+/// The crate is rebuilt when `unchained.toml` or a migration changes; a
+/// `build.rs` with `cargo:rerun-if-changed=db/migrations` catches new files.
+#[proc_macro]
+pub fn project(input: TokenStream) -> TokenStream {
+    if !input.is_empty() {
+        return syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "unchained::project!() takes no arguments: it reads unchained.toml next to Cargo.toml",
+        )
+        .to_compile_error()
+        .into();
+    }
+    match project::expand() {
+        Ok(tokens) => tokens.into(),
+        Err(message) => syn::Error::new(proc_macro2::Span::call_site(), message)
+            .to_compile_error()
+            .into(),
+    }
+}

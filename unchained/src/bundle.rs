@@ -1,0 +1,167 @@
+//! The [`Bundle`] trait: what one piece of an app contributes.
+//!
+//! ```
+//! use unchained::prelude::*;
+//!
+//! #[derive(Default)]
+//! pub struct HelloBundle;
+//!
+//! #[unchained::bundle]
+//! impl Bundle for HelloBundle {
+//!     fn name(&self) -> &'static str {
+//!         "hello"
+//!     }
+//!
+//!     fn config_defaults(&self, _env: Environment) -> ConfigDefaults {
+//!         ConfigDefaults::new().set("HELLO_GREETING", "Hello")
+//!     }
+//!
+//!     fn routes(&self, _ctx: &RouteContext) -> Routes {
+//!         Routes::new().get("/hello", hello)
+//!     }
+//! }
+//!
+//! async fn hello(State(app): State<AppState>) -> String {
+//!     let greeting: String = app.config().get("HELLO_GREETING").unwrap_or_default();
+//!     format!("{greeting}, world")
+//! }
+//! ```
+//!
+//! A bundle is found by the name written in `unchained.toml`: the
+//! [`bundle`](macro@crate::bundle) attribute registers the type with
+//! [`inventory`], and the app factory looks the name up in that registry.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use axum::Router;
+use clap::{ArgMatches, Command};
+
+use crate::app::{App, BuildContext};
+use crate::command::CommandContext;
+use crate::config::{Config, ConfigDefaults, Environment};
+use crate::models::{ModelContext, ModelDef};
+use crate::routes::{RouteContext, Routes};
+use crate::state::AppState;
+
+/// A migration that a bundle ships by hand (data, extensions, triggers).
+pub type BundleMigration = Box<dyn sea_orm_migration::MigrationTrait>;
+
+/// One piece of an Unchained app: config defaults, routes, models,
+/// migrations, templates, CLI commands and hooks.
+///
+/// Every method but [`name`](Bundle::name) has a default that contributes
+/// nothing, so a bundle implements only what it brings. Register the type
+/// with the [`bundle`](macro@crate::bundle) attribute on the `impl` block.
+#[async_trait]
+pub trait Bundle: Send + Sync + 'static {
+    /// The name written in `unchained.toml`, e.g. `unchained.bundles.session`.
+    fn name(&self) -> &'static str;
+
+    /// Names of bundles that must be loaded before this one.
+    ///
+    /// A dependency that is not listed in `unchained.toml` is a startup
+    /// error naming both bundles.
+    fn dependencies(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// `true` for the app's own bundle, which always loads last and may
+    /// override the config, templates and routes of every other bundle.
+    fn is_app(&self) -> bool {
+        false
+    }
+
+    /// Config defaults for `env`; the lowest layer of the merged config.
+    fn config_defaults(&self, _env: Environment) -> ConfigDefaults {
+        ConfigDefaults::new()
+    }
+
+    /// Config keys whose values are secrets: `unchained config` masks them.
+    ///
+    /// Keys containing `SECRET`, `PASSWORD` or `TOKEN` are always masked.
+    fn secret_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Checks this bundle's own typed config, so that a wrong value is a
+    /// startup error even for commands that never build the app.
+    fn validate_config(&self, _config: &Config) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// HTTP routes of this bundle.
+    fn routes(&self, _ctx: &RouteContext) -> Routes {
+        Routes::new()
+    }
+
+    /// Wraps the whole app router, e.g. with a session layer.
+    ///
+    /// Layers are applied from the last bundle to the first, so the first
+    /// bundle's layer is the outermost one and sees every request first.
+    fn layer(&self, router: Router<AppState>, _state: &AppState) -> Router<AppState> {
+        router
+    }
+
+    /// Database models (tables) this bundle declares; `unchained db migrate`
+    /// compares them with the live database.
+    fn models(&self, _ctx: &ModelContext) -> Vec<ModelDef> {
+        Vec::new()
+    }
+
+    /// Hand-written migrations this bundle ships; they run in bundle order.
+    fn migrations(&self, _ctx: &ModelContext) -> Vec<BundleMigration> {
+        Vec::new()
+    }
+
+    /// Templates as `(name, source)`; a later bundle (and the app's
+    /// `templates/` folder) overrides an earlier one of the same name.
+    fn templates(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
+    /// Top-level CLI commands this bundle adds (e.g. `db`, `session`).
+    fn commands(&self) -> Vec<Command> {
+        Vec::new()
+    }
+
+    /// Runs one of this bundle's [`commands`](Bundle::commands).
+    /// `name` is the top-level command name and `matches` its arguments.
+    async fn run_command(
+        &self,
+        name: &str,
+        _matches: &ArgMatches,
+        _ctx: &CommandContext,
+    ) -> anyhow::Result<()> {
+        anyhow::bail!("bundle {} does not handle the command `{name}`", self.name())
+    }
+
+    /// Runs before the router is built: connect to services and register
+    /// them with [`BuildContext::insert`].
+    async fn before_build(&self, _ctx: &mut BuildContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Runs once the app is built, e.g. to start background tasks.
+    async fn after_build(&self, _app: &App) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// One registered bundle type, collected with [`inventory`].
+///
+/// Created by the [`bundle`](macro@crate::bundle) attribute; not meant to
+/// be written by hand.
+pub struct BundleEntry {
+    /// Makes a fresh instance of the bundle.
+    pub construct: fn() -> Box<dyn Bundle>,
+    /// `module_path!()` where the bundle was registered, for messages.
+    pub module: &'static str,
+}
+
+inventory::collect!(BundleEntry);
+
+/// Where a project's templates folder lives, relative to its root.
+pub(crate) fn app_templates_dir(root: &Path) -> std::path::PathBuf {
+    root.join("templates")
+}

@@ -1,0 +1,88 @@
+//! The installed `unchained` command.
+//!
+//! Outside a project only `unchained new` makes sense, and it runs here.
+//! Inside a project every command runs in the project's own binary, which
+//! embeds the same CLI plus the project's bundles: the launcher runs it
+//! through `cargo run`, so it is rebuilt when its sources changed and
+//! cargo's progress shows.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command as Process, ExitCode};
+
+use crate::project::{MANIFEST, Project};
+
+/// Set in the project binary's environment: the project's root folder.
+pub const PROJECT_ROOT_VAR: &str = "UNCHAINED_PROJECT_ROOT";
+
+/// Entry point of the installed `unchained` binary.
+pub fn launcher_main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    if first == "new" || first == "--version" || first == "-V" {
+        return local(args);
+    }
+    let root = match std::env::current_dir() {
+        Ok(cwd) => Project::find_root(&cwd),
+        Err(_) => None,
+    };
+    match root {
+        Some(root) => delegate(&root, &args[1..]),
+        None if first.is_empty() || first == "--help" || first == "-h" || first == "help" => {
+            let _ = super::base_command().print_help();
+            println!("\n\nNo {MANIFEST} found here: inside a project `unchained` also offers run, urls, bundles, config and the commands of the project's bundles.");
+            ExitCode::SUCCESS
+        }
+        None => {
+            let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+            eprintln!(
+                "error: `unchained {first}` needs a project, but no {MANIFEST} was found in {cwd} or any parent folder.\n\
+                 hint: cd into a project, or create one with `unchained new project NAME`"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn local(args: Vec<OsString>) -> ExitCode {
+    super::init_tracing();
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(super::run_project_cli(args)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the project's binary with `args` through `cargo run`.
+fn delegate(root: &Path, args: &[OsString]) -> ExitCode {
+    let manifest = root.join("Cargo.toml");
+    if !manifest.is_file() {
+        eprintln!(
+            "error: {} has an {MANIFEST} but no Cargo.toml: an Unchained project is a cargo package; \
+             create one with `unchained new project NAME`",
+            root.display()
+        );
+        return ExitCode::from(2);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Process::new(cargo);
+    command.arg("run").arg("--manifest-path").arg(&manifest);
+    // Scripts and tests that only want the command's own output.
+    if std::env::var_os("UNCHAINED_QUIET_BUILD").is_some() {
+        command.arg("--quiet");
+    }
+    command.arg("--").args(args).env(PROJECT_ROOT_VAR, root);
+    match command.status() {
+        Ok(status) => match status.code() {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            // Killed by a signal (e.g. Ctrl-C while serving): not a failure of ours.
+            None => ExitCode::from(130),
+        },
+        Err(e) => {
+            eprintln!("error: cannot run cargo to build and start the project's binary: {e}\nhint: install Rust with rustup and make sure `cargo` is on PATH");
+            ExitCode::FAILURE
+        }
+    }
+}

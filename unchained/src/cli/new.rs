@@ -1,0 +1,241 @@
+//! `unchained new project DIR`: scaffold a project that builds, serves a
+//! page and passes its test the first time.
+//!
+//! The files come from the workspace's `templates/project/` folder,
+//! rendered with minijinja.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use minijinja::{Environment, context};
+
+/// The checkout this binary was built from; generated projects point at its
+/// crates by path while they are unpublished.
+pub const SOURCE_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+macro_rules! project_files {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../../templates/project/", $path, ".j2")))),*]
+    };
+}
+
+/// `(path in the new project, template source)`.
+const FILES: &[(&str, &str)] = project_files![
+    "Cargo.toml",
+    "unchained.toml",
+    "build.rs",
+    "README.md",
+    "gitignore",
+    "src/main.rs",
+    "src/lib.rs",
+    "src/app.rs",
+    "templates/index.html",
+    "tests/app.rs",
+];
+
+/// The `new` command.
+pub fn command() -> Command {
+    Command::new("new")
+        .about("Create something new")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(
+            Command::new("project")
+                .about("Create a new project in DIR")
+                .arg(Arg::new("dir").value_name("DIR").required(true).value_parser(value_parser!(PathBuf)))
+                .arg(flag("database", "Add the database bundle (SeaORM)"))
+                .arg(flag("session", "Add the server-side session bundle"))
+                .arg(flag("security", "Add the security bundle (users, login, logout); implies --session and --database"))
+                .arg(
+                    Arg::new("db")
+                        .long("db")
+                        .value_name("BACKEND")
+                        .value_parser(["sqlite", "postgres", "mysql"])
+                        .help("Database backend to compile in (default sqlite); implies --database"),
+                )
+                .arg(flag("no-prompt", "Never ask: take the flags as given"))
+                .arg(flag("force", "Write into DIR even if it is not empty, replacing files")),
+        )
+}
+
+fn flag(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).action(ArgAction::SetTrue).help(help)
+}
+
+/// What the new project contains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectOptions {
+    /// The project's name (its folder's name).
+    pub name: String,
+    /// With the database bundle.
+    pub database: bool,
+    /// With the session bundle.
+    pub session: bool,
+    /// With the security bundle.
+    pub security: bool,
+    /// `sqlite`, `postgres` or `mysql`.
+    pub db: String,
+}
+
+impl ProjectOptions {
+    /// Applies the implications: security needs session and database; the
+    /// session bundle's default SQL store needs the database.
+    pub fn normalized(mut self) -> Self {
+        if self.security {
+            self.session = true;
+        }
+        if self.session || self.security || self.db != "sqlite" {
+            self.database = true;
+        }
+        self
+    }
+
+    /// The bundles to list in `unchained.toml`, in order.
+    pub fn bundles(&self) -> Vec<&'static str> {
+        let mut bundles = Vec::new();
+        if self.database {
+            bundles.push("unchained.bundles.database");
+        }
+        if self.session {
+            bundles.push("unchained.bundles.session");
+        }
+        if self.security {
+            bundles.push("unchained.bundles.security");
+        }
+        bundles.push("app");
+        bundles
+    }
+}
+
+/// Runs `unchained new ...`.
+pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
+    let Some(("project", m)) = matches.subcommand() else {
+        anyhow::bail!("unknown `new` subcommand: try `unchained new project DIR`");
+    };
+    let dir = m
+        .get_one::<PathBuf>("dir")
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("missing DIR: try `unchained new project DIR`"))?;
+    let name = project_name(&dir)?;
+    let db_flag = m.get_one::<String>("db").cloned();
+    let any_flag = ["database", "session", "security"].iter().any(|f| m.get_flag(f)) || db_flag.is_some();
+    let mut options = ProjectOptions {
+        name,
+        database: m.get_flag("database"),
+        session: m.get_flag("session"),
+        security: m.get_flag("security"),
+        db: db_flag.unwrap_or_else(|| "sqlite".to_owned()),
+    };
+    if !any_flag && !m.get_flag("no-prompt") && std::io::stdin().is_terminal() {
+        options = ask(options)?;
+    }
+    let options = options.normalized();
+    let written = generate(&dir, &options, m.get_flag("force"))?;
+    println!("Created project {} in {} ({} files)", options.name, dir.display(), written.len());
+    println!("Bundles: {}", options.bundles().join(", "));
+    println!("\nNext:\n  cd {}\n  unchained run        # serves http://127.0.0.1:5000/\n  cargo test           # runs the project's tests", dir.display());
+    Ok(())
+}
+
+fn ask(mut options: ProjectOptions) -> anyhow::Result<ProjectOptions> {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut yes = |question: &str| -> anyhow::Result<bool> {
+        print!("{question} [y/N] ");
+        std::io::stdout().flush()?;
+        let answer = lines.next().transpose()?.unwrap_or_default();
+        Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    };
+    options.security = yes("Add users, login and logout (unchained.bundles.security)?")?;
+    if !options.security {
+        options.session = yes("Add server-side sessions (unchained.bundles.session)?")?;
+    }
+    if !options.security && !options.session {
+        options.database = yes("Add a database (unchained.bundles.database)?")?;
+    }
+    Ok(options)
+}
+
+/// The project's name from its folder: letters, digits, `-` and `_`.
+fn project_name(dir: &Path) -> anyhow::Result<String> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow::anyhow!("{} has no folder name to name the project after", dir.display()))?;
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        anyhow::bail!(
+            "{name:?} cannot name a Rust package: use letters, digits, `-` and `_`, starting with a letter (e.g. `unchained new project my-blog`)"
+        );
+    }
+    Ok(name)
+}
+
+/// Writes the project into `dir`; returns the files written.
+pub fn generate(dir: &Path, options: &ProjectOptions, force: bool) -> anyhow::Result<Vec<PathBuf>> {
+    if dir.exists() && !force {
+        let occupied = std::fs::read_dir(dir)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?
+            .next()
+            .is_some();
+        if occupied {
+            anyhow::bail!(
+                "{} exists and is not empty: choose another folder, or pass --force to write into it",
+                dir.display()
+            );
+        }
+    }
+    let source = std::fs::canonicalize(SOURCE_ROOT).unwrap_or_else(|_| PathBuf::from(SOURCE_ROOT));
+    let mut env = Environment::new();
+    env.set_keep_trailing_newline(true);
+    let ctx = context! {
+        name => options.name,
+        crate_name => options.name.replace('-', "_"),
+        source => source.to_string_lossy(),
+        database => options.database,
+        session => options.session,
+        security => options.security,
+        db => options.db,
+        bundles => options.bundles(),
+        dev_secret => random_secret("dev-insecure-"),
+        test_secret => random_secret("dev-insecure-test-"),
+        version => env!("CARGO_PKG_VERSION"),
+    };
+    let mut written = Vec::new();
+    for (path, template) in FILES {
+        let text = env
+            .render_str(template, &ctx)
+            .map_err(|e| anyhow::anyhow!("template {path} failed to render: {e}"))?;
+        let target = dir.join(if *path == "gitignore" { ".gitignore" } else { path });
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&target, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
+        written.push(target);
+    }
+    if options.database {
+        let migrations = dir.join("db").join("migrations");
+        std::fs::create_dir_all(&migrations)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", migrations.display()))?;
+    }
+    // Start from the versions this checkout is tested with.
+    let lock = source.join("Cargo.lock");
+    if lock.is_file() && !dir.join("Cargo.lock").exists() {
+        let _ = std::fs::copy(&lock, dir.join("Cargo.lock"));
+    }
+    Ok(written)
+}
+
+fn random_secret(prefix: &str) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let tail: String = (0..32)
+        .map(|_| {
+            let i = rng.random_range(0..36u8);
+            char::from(if i < 10 { b'0' + i } else { b'a' + i - 10 })
+        })
+        .collect();
+    format!("{prefix}{tail}")
+}

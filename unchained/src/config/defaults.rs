@@ -1,0 +1,73 @@
+//! [`ConfigDefaults`]: the values a bundle brings, lowest config layer.
+
+use figment::value::{Dict, Map, Value};
+use figment::{Metadata, Profile, Provider};
+
+use super::Environment;
+
+/// Config values a bundle provides for one environment.
+///
+/// ```
+/// use unchained::config::ConfigDefaults;
+///
+/// let defaults = ConfigDefaults::new()
+///     .set("SESSION_TYPE", "sqlalchemy")
+///     .set("PERMANENT_SESSION_LIFETIME", 31 * 24 * 3600);
+/// assert!(defaults.contains("SESSION_TYPE"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConfigDefaults {
+    values: Dict,
+}
+
+impl ConfigDefaults {
+    /// No values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `key = value`; `value` is anything serde can serialize.
+    ///
+    /// # Panics
+    /// When `value` cannot be represented as a config value (a map with
+    /// non-string keys): that is a bug in the bundle, found by its tests.
+    pub fn set(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        let value = Value::serialize(value)
+            .unwrap_or_else(|e| panic!("config default {key} cannot be serialized: {e}"));
+        self.values.insert(key.to_owned(), value);
+        self
+    }
+
+    /// Whether `key` has a default.
+    pub fn contains(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    /// The keys with a default.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    pub(crate) fn into_provider(self, bundle: &str, _env: Environment) -> BundleDefaults {
+        BundleDefaults {
+            name: format!("defaults of bundle {bundle}"),
+            values: self.values,
+        }
+    }
+}
+
+/// A figment provider for one bundle's defaults.
+pub(crate) struct BundleDefaults {
+    name: String,
+    values: Dict,
+}
+
+impl Provider for BundleDefaults {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.values.clone()))
+    }
+}

@@ -1,0 +1,79 @@
+//! # Unchained
+//!
+//! A bundle-based web framework on [axum], in the spirit of Flask-Unchained.
+//! A project lists its bundles in `unchained.toml`; the app factory loads
+//! them in dependency order, merges each bundle's config defaults with the
+//! project's config and the environment, mounts every bundle's routes into
+//! one axum router, and runs their hooks.
+//!
+//! ```
+//! use unchained::prelude::*;
+//!
+//! #[derive(Default)]
+//! pub struct AppBundle;
+//!
+//! #[unchained::bundle]
+//! impl Bundle for AppBundle {
+//!     fn name(&self) -> &'static str {
+//!         "app"
+//!     }
+//!
+//!     fn is_app(&self) -> bool {
+//!         true
+//!     }
+//!
+//!     fn routes(&self, _ctx: &RouteContext) -> Routes {
+//!         Routes::new().get("/", || async { "Hello from Unchained" })
+//!     }
+//! }
+//! ```
+//!
+//! The pieces, one module each: [`bundle`] (the trait), [`registry`]
+//! (finding and ordering bundles), [`config`] (layered config), [`app`]
+//! (the factory), [`routes`], [`state`], [`templates`], [`models`],
+//! [`cli`] (the `unchained` command) and [`testing`] (a test client).
+//! `ARCHITECTURE.md` and `docs/architecture.md` show how they connect.
+
+pub mod app;
+pub mod bundle;
+pub mod cli;
+pub mod command;
+pub mod config;
+mod error;
+pub mod models;
+pub mod project;
+pub mod registry;
+pub mod routes;
+pub mod state;
+pub mod templates;
+pub mod testing;
+
+pub use app::{App, AppFactory, BuildContext, LoadedApp};
+pub use bundle::{Bundle, BundleEntry, BundleMigration};
+pub use error::Error;
+pub use unchained_macros::{bundle, project};
+
+/// Re-exported for the [`bundle`](macro@bundle) attribute's expansion.
+#[doc(hidden)]
+pub use inventory;
+
+/// Re-exports a bundle or an app usually needs.
+pub mod prelude {
+    pub use crate::app::{App, BuildContext};
+    pub use crate::bundle::Bundle;
+    pub use crate::command::CommandContext;
+    pub use crate::config::{Config, ConfigDefaults, Environment};
+    pub use crate::models::{ModelContext, ModelDef};
+    pub use crate::routes::{RouteContext, Routes};
+    pub use crate::state::AppState;
+    pub use async_trait::async_trait;
+    pub use axum::extract::{Form, Json, Path, Query, State};
+    pub use axum::response::{Html, IntoResponse, Redirect, Response};
+}
+
+/// Re-exported so bundles implement [`Bundle`] without naming the crate.
+pub use async_trait::async_trait;
+/// Re-exported so bundles and apps use the same axum.
+pub use axum;
+/// Re-exported for bundles' CLI commands.
+pub use clap;
