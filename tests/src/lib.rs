@@ -1,1 +1,200 @@
-//! Helpers for the workspace's end-to-end tests.
+//! Helpers for the workspace's end-to-end tests: the `unchained` binary,
+//! scaffolded projects that share one build cache, and a server that is
+//! stopped when the test ends.
+//!
+//! Scaffolded projects build into `target/e2e/` so that their
+//! dependencies compile once for all tests (and all later runs) instead
+//! of once per project.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// The shared target folder of scaffolded projects.
+pub fn e2e_target_dir() -> PathBuf {
+    workspace_root().join("target").join("e2e")
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// The `unchained` binary of this checkout, built once per test process.
+pub fn unchained_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = workspace_root();
+        let status = Command::new(cargo())
+            .args(["build", "--quiet", "-p", "unchained", "--bin", "unchained"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the unchained binary failed");
+        root.join("target").join("debug").join("unchained")
+    })
+}
+
+/// Runs `unchained ARGS` in `dir` the way a user would, with the shared
+/// build cache; returns its output.
+pub fn unchained(dir: &Path, args: &[&str]) -> Output {
+    unchained_with_env(dir, args, &[])
+}
+
+/// Like [`unchained`] with extra environment variables.
+pub fn unchained_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(unchained_bin());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", e2e_target_dir())
+        .env("UNCHAINED_QUIET_BUILD", "1")
+        .env_remove("UNCHAINED_ENV");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("unchained runs")
+}
+
+/// Standard output as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the command succeeded, showing its output when it did not.
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({:?})\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Runs `cargo ARGS` in a scaffolded project with the shared build cache.
+pub fn cargo_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(cargo())
+        .args(args)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", e2e_target_dir())
+        .env_remove("UNCHAINED_ENV")
+        .output()
+        .expect("cargo runs")
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A server process, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts `unchained run --port PORT` in `dir` and waits until it answers.
+    pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let port_text = port.to_string();
+        let mut command = Command::new(unchained_bin());
+        command
+            .args(["run", "--port", &port_text])
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", e2e_target_dir())
+            .env("UNCHAINED_QUIET_BUILD", "1")
+            .env_remove("UNCHAINED_ENV")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            // Its own process group, so that dropping the server ends cargo
+            // and the project's binary under it too.
+            .process_group(0);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().expect("unchained run starts");
+        let mut server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("unchained run exited early with {status}");
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("unchained run did not listen on port {port} in time");
+    }
+
+    /// `GET path`: status code and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.port, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // `unchained` runs the project's binary through cargo: end the
+        // whole group, not just the launcher.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 `GET` on 127.0.0.1: status code and body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A temporary folder for one test's project.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("unchained-e2e-")
+        .tempdir()
+        .expect("temp dir")
+}

@@ -9,7 +9,8 @@ use syn::{ItemImpl, parse_macro_input};
 
 /// Registers a bundle: put it on the `impl Bundle for MyBundle` block.
 ///
-/// The type must implement `Default`. The app factory then finds the
+/// The type must implement `Default`. The attribute also applies
+/// `async_trait`, so async hooks need no second attribute. The app factory then finds the
 /// bundle by its `name()` when `unchained.toml` lists it.
 ///
 /// ```ignore
@@ -34,7 +35,10 @@ pub fn bundle(args: TokenStream, input: TokenStream) -> TokenStream {
     }
     let item = parse_macro_input!(input as ItemImpl);
     let self_ty = &item.self_ty;
+    // The trait's hooks are async: apply async-trait here so that a bundle
+    // needs one attribute, not two (applying it twice is harmless).
     let expanded = quote! {
+        #[::unchained::async_trait]
         #item
 
         ::unchained::inventory::submit! {

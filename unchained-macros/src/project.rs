@@ -14,10 +14,9 @@ const BUILTIN_BUNDLE_CRATES: [(&str, &str); 3] = [
 ];
 
 pub(crate) fn expand() -> Result<TokenStream, String> {
-    let root = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .map_err(|_| "unchained::project!() must be compiled by cargo (CARGO_MANIFEST_DIR is unset)".to_owned())?,
-    );
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(|_| {
+        "unchained::project!() must be compiled by cargo (CARGO_MANIFEST_DIR is unset)".to_owned()
+    })?);
     let manifest_path = root.join("unchained.toml");
     let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|e| {
         format!(
@@ -62,7 +61,12 @@ fn listed_bundles(manifest: &toml::Table) -> Vec<String> {
     manifest
         .get("bundles")
         .and_then(|b| b.as_array())
-        .map(|items| items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -82,8 +86,10 @@ fn crate_of(manifest: &toml::Table, name: &str) -> Option<String> {
 }
 
 fn cargo_dependencies(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| format!("{} is not valid TOML: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{} is not valid TOML: {e}", path.display()))?;
     Ok(table
         .get("dependencies")
         .and_then(|d| d.as_table())
@@ -103,11 +109,16 @@ fn migration_modules(dir: &Path) -> Result<TokenStream, String> {
     files.sort();
     let mut modules = Vec::new();
     for file in files {
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if stem == "mod" {
             continue;
         }
-        if !stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || stem.starts_with(|c: char| c.is_ascii_digit()) {
+        if !stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || stem.starts_with(|c: char| c.is_ascii_digit())
+        {
             return Err(format!(
                 "migration file {} has a name that is not a Rust identifier: rename it like m20260101_120000_create_posts.rs",
                 file.display()

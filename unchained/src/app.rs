@@ -37,7 +37,12 @@ impl AppFactory {
     /// `UNCHAINED_PROJECT_ROOT`) with every bundle compiled into this binary.
     pub fn discover(env: Environment) -> Result<LoadedApp, Error> {
         let project = Project::discover()?;
-        Self::load(&project.root, &project.manifest, &BundleRegistry::from_inventory()?, env)
+        Self::load(
+            &project.root,
+            &project.manifest,
+            &BundleRegistry::from_inventory()?,
+            env,
+        )
     }
 
     /// Loads the project at `root` with the bundles of `registry`.
@@ -107,10 +112,12 @@ impl LoadedApp {
     pub fn validate(&self) -> Result<(), Error> {
         config::check_production_secret(&self.config)?;
         for bundle in self.bundles.iter() {
-            bundle.validate_config(&self.config).map_err(|source| Error::Hook {
-                bundle: bundle.name().to_owned(),
-                source,
-            })?;
+            bundle
+                .validate_config(&self.config)
+                .map_err(|source| Error::Hook {
+                    bundle: bundle.name().to_owned(),
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -157,15 +164,25 @@ impl LoadedApp {
             templates: self.templates()?,
         };
         for bundle in self.bundles.iter() {
-            bundle.before_build(&mut ctx).await.map_err(|source| Error::Hook {
-                bundle: bundle.name().to_owned(),
-                source,
-            })?;
+            bundle
+                .before_build(&mut ctx)
+                .await
+                .map_err(|source| Error::Hook {
+                    bundle: bundle.name().to_owned(),
+                    source,
+                })?;
         }
         let BuildContext {
-            services, templates, ..
+            services,
+            templates,
+            ..
         } = ctx;
-        let state = AppState::new(self.config.clone(), services, templates, self.bundles.names());
+        let state = AppState::new(
+            self.config.clone(),
+            services,
+            templates,
+            self.bundles.names(),
+        );
         let table = self.route_table()?;
         let routes = table.infos();
         let mut router = table.into_router()?;
@@ -178,10 +195,13 @@ impl LoadedApp {
             routes: Arc::new(routes),
         };
         for bundle in self.bundles.iter() {
-            bundle.after_build(&app).await.map_err(|source| Error::Hook {
-                bundle: bundle.name().to_owned(),
-                source,
-            })?;
+            bundle
+                .after_build(&app)
+                .await
+                .map_err(|source| Error::Hook {
+                    bundle: bundle.name().to_owned(),
+                    source,
+                })?;
         }
         Ok(app)
     }
@@ -260,10 +280,12 @@ impl App {
 
     /// Serves the app on `addr` until Ctrl-C or SIGTERM.
     pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Io {
-            what: format!("listen on {addr}"),
-            message: format!("{e} (is another server using the port? pick one with --port)"),
-        })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Io {
+                what: format!("listen on {addr}"),
+                message: format!("{e} (is another server using the port? pick one with --port)"),
+            })?;
         self.serve_on(listener).await
     }
 

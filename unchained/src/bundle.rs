@@ -133,7 +133,10 @@ pub trait Bundle: Send + Sync + 'static {
         _matches: &ArgMatches,
         _ctx: &CommandContext,
     ) -> anyhow::Result<()> {
-        anyhow::bail!("bundle {} does not handle the command `{name}`", self.name())
+        anyhow::bail!(
+            "bundle {} does not handle the command `{name}`",
+            self.name()
+        )
     }
 
     /// Runs before the router is built: connect to services and register

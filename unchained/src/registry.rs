@@ -17,7 +17,11 @@ impl BundleRegistry {
     /// Every bundle registered with [`bundle`](macro@crate::bundle) in any
     /// crate linked into this binary.
     pub fn from_inventory() -> Result<Self, Error> {
-        Self::from_bundles(inventory::iter::<BundleEntry>.into_iter().map(|e| (e.construct)().into()))
+        Self::from_bundles(
+            inventory::iter::<BundleEntry>
+                .into_iter()
+                .map(|e| (e.construct)().into()),
+        )
     }
 
     /// A registry of the given bundles (for tests and embedding).
@@ -51,15 +55,22 @@ impl BundleRegistry {
         for name in &manifest.bundles {
             listed.push(self.lookup(name, manifest)?);
         }
-        let apps: Vec<&str> = listed.iter().filter(|b| b.is_app()).map(|b| b.name()).collect();
+        let apps: Vec<&str> = listed
+            .iter()
+            .filter(|b| b.is_app())
+            .map(|b| b.name())
+            .collect();
         if apps.len() > 1 {
             return Err(Error::Bundle(format!(
                 "{} are all app bundles, but a project has one: keep one in bundles in {MANIFEST}",
                 apps.join(", ")
             )));
         }
-        let position: HashMap<&str, usize> =
-            listed.iter().enumerate().map(|(i, b)| (b.name(), i)).collect();
+        let position: HashMap<&str, usize> = listed
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name(), i))
+            .collect();
         for bundle in &listed {
             for dep in bundle.dependencies() {
                 if !position.contains_key(dep) {
@@ -81,7 +92,9 @@ impl BundleRegistry {
         let mut path: Vec<&'static str> = Vec::new();
         let (apps, libraries): (Vec<_>, Vec<_>) = listed.iter().partition(|b| b.is_app());
         for bundle in libraries.into_iter().chain(apps) {
-            visit(bundle, &listed, &position, &mut state, &mut path, &mut order)?;
+            visit(
+                bundle, &listed, &position, &mut state, &mut path, &mut order,
+            )?;
         }
         Ok(ResolvedBundles { bundles: order })
     }

@@ -180,7 +180,8 @@ impl RouteTable {
 
     /// The routes in the order they were declared.
     pub(crate) fn infos(&self) -> Vec<RouteInfo> {
-        let mut infos: Vec<&(usize, RouteInfo, MethodRouter<AppState>)> = self.routes.values().collect();
+        let mut infos: Vec<&(usize, RouteInfo, MethodRouter<AppState>)> =
+            self.routes.values().collect();
         infos.sort_by_key(|(order, _, _)| *order);
         infos.into_iter().map(|(_, info, _)| info.clone()).collect()
     }
@@ -189,7 +190,8 @@ impl RouteTable {
     /// (axum would panic on them).
     pub(crate) fn into_router(self) -> Result<Router<AppState>, Error> {
         let mut by_path: Vec<(String, String, MethodRouter<AppState>)> = Vec::new();
-        let mut entries: Vec<(usize, RouteInfo, MethodRouter<AppState>)> = self.routes.into_values().collect();
+        let mut entries: Vec<(usize, RouteInfo, MethodRouter<AppState>)> =
+            self.routes.into_values().collect();
         entries.sort_by_key(|(order, _, _)| *order);
         for (_, info, router) in entries {
             match by_path.iter_mut().find(|(path, _, _)| *path == info.path) {

@@ -35,7 +35,9 @@ impl Services {
 
     /// The service of type `T`, if registered.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.map.get(&TypeId::of::<T>()).and_then(|b| b.downcast_ref())
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|b| b.downcast_ref())
     }
 }
 
@@ -53,7 +55,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(config: Config, services: Services, templates: Templates, bundles: Vec<&'static str>) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        services: Services,
+        templates: Templates,
+        bundles: Vec<&'static str>,
+    ) -> Self {
         AppState {
             inner: Arc::new(Inner {
                 config,

@@ -41,7 +41,11 @@ impl Templates {
     pub fn add(&mut self, bundle: &str, name: &str, source: &str) -> Result<(), Error> {
         self.env
             .add_template_owned(name.to_owned(), source.to_owned())
-            .map_err(|e| Error::Bundle(format!("bundle {bundle}: template {name} does not compile: {e}")))
+            .map_err(|e| {
+                Error::Bundle(format!(
+                    "bundle {bundle}: template {name} does not compile: {e}"
+                ))
+            })
     }
 
     /// Adds every file below `dir` (if it exists), named by its path
@@ -62,15 +66,17 @@ impl Templates {
                     stack.push(path);
                     continue;
                 }
-                let Ok(relative) = path.strip_prefix(dir) else { continue };
+                let Ok(relative) = path.strip_prefix(dir) else {
+                    continue;
+                };
                 let name = relative.to_string_lossy().replace('\\', "/");
                 let source = std::fs::read_to_string(&path).map_err(|e| Error::Io {
                     what: format!("read the template {}", path.display()),
                     message: e.to_string(),
                 })?;
-                self.env
-                    .add_template_owned(name, source)
-                    .map_err(|e| Error::Bundle(format!("template {} does not compile: {e}", path.display())))?;
+                self.env.add_template_owned(name, source).map_err(|e| {
+                    Error::Bundle(format!("template {} does not compile: {e}", path.display()))
+                })?;
             }
         }
         Ok(())

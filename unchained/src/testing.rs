@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use axum::body::Body;
 use axum::Router;
+use axum::body::Body;
 use cookie::Cookie;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use tower::ServiceExt;
@@ -84,14 +84,29 @@ impl TestClient {
             .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        self.send(Method::POST, path, Some("application/x-www-form-urlencoded"), Body::from(body))
-            .await
+        self.send(
+            Method::POST,
+            path,
+            Some("application/x-www-form-urlencoded"),
+            Body::from(body),
+        )
+        .await
     }
 
     /// `method path` with a JSON body.
-    pub async fn json(&self, method: Method, path: &str, value: &serde_json::Value) -> TestResponse {
-        self.send(method, path, Some("application/json"), Body::from(value.to_string()))
-            .await
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> TestResponse {
+        self.send(
+            method,
+            path,
+            Some("application/json"),
+            Body::from(value.to_string()),
+        )
+        .await
     }
 
     /// Sends any request; the jar's cookies are added and `Set-Cookie`
@@ -107,7 +122,9 @@ impl TestClient {
             Err(never) => match never {},
         };
         let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
         self.store_cookies(&parts.headers);
         TestResponse {
             status: parts.status,
@@ -131,7 +148,13 @@ impl TestClient {
         self.jar().clear();
     }
 
-    async fn send(&self, method: Method, path: &str, content_type: Option<&str>, body: Body) -> TestResponse {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> TestResponse {
         let mut builder = Request::builder().method(method).uri(path);
         if let Some(ct) = content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);
@@ -147,7 +170,9 @@ impl TestClient {
     }
 
     fn jar(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.cookies.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cookies
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn cookie_header(&self) -> Option<String> {
@@ -155,15 +180,24 @@ impl TestClient {
         if jar.is_empty() {
             return None;
         }
-        Some(jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+        Some(
+            jar.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     }
 
     fn store_cookies(&self, headers: &HeaderMap) {
         let mut jar = self.jar();
         for value in headers.get_all(header::SET_COOKIE) {
             let Ok(text) = value.to_str() else { continue };
-            let Ok(cookie) = Cookie::parse(text.to_owned()) else { continue };
-            let expired = cookie.max_age().is_some_and(|age| age.is_zero() || age.is_negative())
+            let Ok(cookie) = Cookie::parse(text.to_owned()) else {
+                continue;
+            };
+            let expired = cookie
+                .max_age()
+                .is_some_and(|age| age.is_zero() || age.is_negative())
                 || cookie
                     .expires_datetime()
                     .is_some_and(|at| at <= cookie::time::OffsetDateTime::now_utc());
@@ -229,7 +263,9 @@ fn urlencode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{byte:02X}")),
         }

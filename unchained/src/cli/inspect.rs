@@ -34,7 +34,12 @@ pub(crate) fn bundles(loaded: &LoadedApp) {
         if deps.is_empty() {
             println!("{:>3}. {}{kind}", i + 1, bundle.name());
         } else {
-            println!("{:>3}. {}{kind}  (requires {})", i + 1, bundle.name(), deps.join(", "));
+            println!(
+                "{:>3}. {}{kind}  (requires {})",
+                i + 1,
+                bundle.name(),
+                deps.join(", ")
+            );
         }
     }
 }
@@ -99,7 +104,11 @@ fn print_table_plain<const N: usize>(rows: &[[String; N]]) {
         }
     }
     for row in rows {
-        let text: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let text: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", text.join("  ").trim_end());
     }
 }

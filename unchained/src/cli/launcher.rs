@@ -30,11 +30,15 @@ pub fn launcher_main() -> ExitCode {
         Some(root) => delegate(&root, &args[1..]),
         None if first.is_empty() || first == "--help" || first == "-h" || first == "help" => {
             let _ = super::base_command().print_help();
-            println!("\n\nNo {MANIFEST} found here: inside a project `unchained` also offers run, urls, bundles, config and the commands of the project's bundles.");
+            println!(
+                "\n\nNo {MANIFEST} found here: inside a project `unchained` also offers run, urls, bundles, config and the commands of the project's bundles."
+            );
             ExitCode::SUCCESS
         }
         None => {
-            let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+            let cwd = std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             eprintln!(
                 "error: `unchained {first}` needs a project, but no {MANIFEST} was found in {cwd} or any parent folder.\n\
                  hint: cd into a project, or create one with `unchained new project NAME`"
@@ -46,7 +50,10 @@ pub fn launcher_main() -> ExitCode {
 
 fn local(args: Vec<OsString>) -> ExitCode {
     super::init_tracing();
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt.block_on(super::run_project_cli(args)),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -81,7 +88,9 @@ fn delegate(root: &Path, args: &[OsString]) -> ExitCode {
             None => ExitCode::from(130),
         },
         Err(e) => {
-            eprintln!("error: cannot run cargo to build and start the project's binary: {e}\nhint: install Rust with rustup and make sure `cargo` is on PATH");
+            eprintln!(
+                "error: cannot run cargo to build and start the project's binary: {e}\nhint: install Rust with rustup and make sure `cargo` is on PATH"
+            );
             ExitCode::FAILURE
         }
     }

@@ -29,7 +29,10 @@ pub const CORE_COMMANDS: [&str; 5] = ["new", "run", "urls", "bundles", "config"]
 /// Entry point of a project's binary: `fn main() -> ExitCode { unchained::cli::project_main() }`.
 pub fn project_main() -> ExitCode {
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -55,7 +58,11 @@ pub async fn run_project_cli(args: impl IntoIterator<Item = OsString>) -> ExitCo
         Ok(loaded) => loaded,
         Err(e) => {
             // Help and version still work when the project is broken.
-            if args.iter().skip(1).any(|a| a == "--help" || a == "-h" || a == "--version" || a == "-V") {
+            if args
+                .iter()
+                .skip(1)
+                .any(|a| a == "--help" || a == "-h" || a == "--version" || a == "-V")
+            {
                 if let Err(e) = base_command().try_get_matches_from(&args) {
                     let _ = e.print();
                 }
@@ -95,7 +102,11 @@ fn sub<'a>(matches: &'a ArgMatches, name: &str) -> &'a ArgMatches {
     matches.subcommand_matches(name).unwrap_or(matches)
 }
 
-async fn run_bundle_command(loaded: &LoadedApp, name: &str, matches: &ArgMatches) -> anyhow::Result<()> {
+async fn run_bundle_command(
+    loaded: &LoadedApp,
+    name: &str,
+    matches: &ArgMatches,
+) -> anyhow::Result<()> {
     let owner = loaded
         .bundles()
         .iter()
@@ -111,7 +122,8 @@ async fn run_bundle_command(loaded: &LoadedApp, name: &str, matches: &ArgMatches
 }
 
 fn load() -> Result<LoadedApp, Error> {
-    let env = Environment::from_env().map_err(|e| Error::Config(crate::config::ConfigError::Rule(e.to_string())))?;
+    let env = Environment::from_env()
+        .map_err(|e| Error::Config(crate::config::ConfigError::Rule(e.to_string())))?;
     AppFactory::discover(env)
 }
 
@@ -131,8 +143,13 @@ pub fn base_command() -> Command {
 pub fn full_command(loaded: &LoadedApp) -> Result<Command, Error> {
     let mut command = base_command()
         .subcommand(serve::command())
-        .subcommand(Command::new("urls").about("List every route: method, path, handler and bundle"))
-        .subcommand(Command::new("bundles").about("Show the bundles in load order, with their dependencies"))
+        .subcommand(
+            Command::new("urls").about("List every route: method, path, handler and bundle"),
+        )
+        .subcommand(
+            Command::new("bundles")
+                .about("Show the bundles in load order, with their dependencies"),
+        )
         .subcommand(
             Command::new("config")
                 .about("Show the merged config (secrets masked) and where each value comes from")

@@ -60,7 +60,10 @@ pub fn command() -> Command {
 }
 
 fn flag(name: &'static str, help: &'static str) -> Arg {
-    Arg::new(name).long(name).action(ArgAction::SetTrue).help(help)
+    Arg::new(name)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help)
 }
 
 /// What the new project contains.
@@ -119,7 +122,10 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("missing DIR: try `unchained new project DIR`"))?;
     let name = project_name(&dir)?;
     let db_flag = m.get_one::<String>("db").cloned();
-    let any_flag = ["database", "session", "security"].iter().any(|f| m.get_flag(f)) || db_flag.is_some();
+    let any_flag = ["database", "session", "security"]
+        .iter()
+        .any(|f| m.get_flag(f))
+        || db_flag.is_some();
     let mut options = ProjectOptions {
         name,
         database: m.get_flag("database"),
@@ -132,9 +138,17 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     }
     let options = options.normalized();
     let written = generate(&dir, &options, m.get_flag("force"))?;
-    println!("Created project {} in {} ({} files)", options.name, dir.display(), written.len());
+    println!(
+        "Created project {} in {} ({} files)",
+        options.name,
+        dir.display(),
+        written.len()
+    );
     println!("Bundles: {}", options.bundles().join(", "));
-    println!("\nNext:\n  cd {}\n  unchained run        # serves http://127.0.0.1:5000/\n  cargo test           # runs the project's tests", dir.display());
+    println!(
+        "\nNext:\n  cd {}\n  unchained run        # serves http://127.0.0.1:5000/\n  cargo test           # runs the project's tests",
+        dir.display()
+    );
     Ok(())
 }
 
@@ -145,7 +159,10 @@ fn ask(mut options: ProjectOptions) -> anyhow::Result<ProjectOptions> {
         print!("{question} [y/N] ");
         std::io::stdout().flush()?;
         let answer = lines.next().transpose()?.unwrap_or_default();
-        Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
     };
     options.security = yes("Add users, login and logout (unchained.bundles.security)?")?;
     if !options.security {
@@ -162,9 +179,16 @@ fn project_name(dir: &Path) -> anyhow::Result<String> {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| anyhow::anyhow!("{} has no folder name to name the project after", dir.display()))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no folder name to name the project after",
+                dir.display()
+            )
+        })?;
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
         anyhow::bail!(
             "{name:?} cannot name a Rust package: use letters, digits, `-` and `_`, starting with a letter (e.g. `unchained new project my-blog`)"
@@ -208,11 +232,17 @@ pub fn generate(dir: &Path, options: &ProjectOptions, force: bool) -> anyhow::Re
         let text = env
             .render_str(template, &ctx)
             .map_err(|e| anyhow::anyhow!("template {path} failed to render: {e}"))?;
-        let target = dir.join(if *path == "gitignore" { ".gitignore" } else { path });
+        let target = dir.join(if *path == "gitignore" {
+            ".gitignore"
+        } else {
+            path
+        });
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
         }
-        std::fs::write(&target, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
+        std::fs::write(&target, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
         written.push(target);
     }
     if options.database {

@@ -31,14 +31,19 @@ pub(crate) fn command() -> Command {
 }
 
 pub(crate) async fn run(loaded: &LoadedApp, matches: &ArgMatches) -> Result<(), Error> {
-    let host = matches.get_one::<IpAddr>("host").copied().unwrap_or([127, 0, 0, 1].into());
+    let host = matches
+        .get_one::<IpAddr>("host")
+        .copied()
+        .unwrap_or([127, 0, 0, 1].into());
     let port = matches.get_one::<u16>("port").copied().unwrap_or(5000);
     let app = loaded.build().await?;
     let addr = SocketAddr::new(host, port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Io {
-        what: format!("listen on {addr}"),
-        message: format!("{e} (is another server using the port? pick another with --port)"),
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Io {
+            what: format!("listen on {addr}"),
+            message: format!("{e} (is another server using the port? pick another with --port)"),
+        })?;
     eprintln!(
         " * Serving {} ({} environment) on http://{addr}/ (Ctrl-C to stop)",
         loaded.root().display(),

@@ -20,14 +20,19 @@ pub struct EnvVars {
 impl EnvVars {
     /// The process's environment.
     pub fn from_process() -> Self {
-        Self::from_pairs(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+        Self::from_pairs(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
     /// Given `(name, value)` pairs (names with the prefix), e.g. in tests.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut values = Dict::new();
         for (name, value) in pairs {
-            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let key = key.to_ascii_uppercase();
             if key.is_empty() || RESERVED.contains(&key.as_str()) {
                 continue;

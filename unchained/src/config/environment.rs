@@ -19,7 +19,11 @@ pub enum Environment {
 
 impl Environment {
     /// Every environment, in the order docs list them.
-    pub const ALL: [Environment; 3] = [Environment::Development, Environment::Production, Environment::Test];
+    pub const ALL: [Environment; 3] = [
+        Environment::Development,
+        Environment::Production,
+        Environment::Test,
+    ];
 
     /// The name used in `UNCHAINED_ENV` and as the section of `unchained.toml`.
     pub fn as_str(self) -> &'static str {
@@ -57,9 +61,7 @@ impl fmt::Display for Environment {
 
 /// `UNCHAINED_ENV` named an environment that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "UNCHAINED_ENV={0:?} is not an environment: use development, production or test"
-)]
+#[error("UNCHAINED_ENV={0:?} is not an environment: use development, production or test")]
 pub struct UnknownEnvironment(pub String);
 
 impl FromStr for Environment {

@@ -34,8 +34,8 @@ mod secret;
 
 use std::path::{Path, PathBuf};
 
-use figment::value::{Dict, Value};
 use figment::Figment;
+use figment::value::{Dict, Value};
 use serde::de::DeserializeOwned;
 
 pub use defaults::ConfigDefaults;
@@ -59,7 +59,9 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The figment holds secrets: never print its values here.
-        f.debug_struct("Config").field("env", &self.env).finish_non_exhaustive()
+        f.debug_struct("Config")
+            .field("env", &self.env)
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,13 +167,20 @@ impl Config {
 
 /// `environment variable UNCHAINED_X`, `unchained.toml [development]`,
 /// `defaults of bundle Y`.
-pub(crate) fn describe_source(meta: &figment::Metadata, profile: Option<&figment::Profile>, key: &str) -> String {
+pub(crate) fn describe_source(
+    meta: &figment::Metadata,
+    profile: Option<&figment::Profile>,
+    key: &str,
+) -> String {
     if meta.name == "environment variables" {
         return format!("environment variable {ENV_PREFIX}{key}");
     }
     match &meta.source {
         Some(figment::Source::File(path)) => {
-            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
             match profile {
                 Some(p) if p.is_custom() => format!("{file} [{}]", p.as_str()),
                 Some(_) => format!("{file} [default]"),
@@ -194,7 +203,10 @@ pub fn display(value: &Value) -> String {
         },
         Value::Empty(_, _) => "(empty)".to_owned(),
         Value::Dict(_, d) => {
-            let inner: Vec<String> = d.iter().map(|(k, v)| format!("{k} = {}", display(v))).collect();
+            let inner: Vec<String> = d
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", display(v)))
+                .collect();
             format!("{{ {} }}", inner.join(", "))
         }
         Value::Array(_, a) => {
@@ -272,7 +284,9 @@ pub fn load(
     let file = ConfigFile::load(&root.join(crate::project::MANIFEST))?;
     let mut builder = Config::builder(env);
     for (bundle, bundle_defaults, secrets) in defaults {
-        builder = builder.defaults(&bundle, bundle_defaults).secret_keys(secrets.iter().copied());
+        builder = builder
+            .defaults(&bundle, bundle_defaults)
+            .secret_keys(secrets.iter().copied());
     }
     Ok(builder.file(&file).env_vars().build())
 }

@@ -65,11 +65,13 @@ pub fn check_production_secret(config: &Config) -> Result<(), ConfigError> {
                 config.source_of("SECRET_KEY")
             )))
         }
-        Some(key) if key.0.chars().count() < MIN_PRODUCTION_SECRET_LEN => Err(ConfigError::Rule(format!(
-            "SECRET_KEY (from {}) has {} characters, production needs at least {MIN_PRODUCTION_SECRET_LEN}: {fix}",
-            config.source_of("SECRET_KEY"),
-            key.0.chars().count()
-        ))),
+        Some(key) if key.0.chars().count() < MIN_PRODUCTION_SECRET_LEN => {
+            Err(ConfigError::Rule(format!(
+                "SECRET_KEY (from {}) has {} characters, production needs at least {MIN_PRODUCTION_SECRET_LEN}: {fix}",
+                config.source_of("SECRET_KEY"),
+                key.0.chars().count()
+            )))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -77,7 +79,9 @@ pub fn check_production_secret(config: &Config) -> Result<(), ConfigError> {
 /// Whether a key's name marks it as a secret.
 pub(crate) fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_uppercase();
-    ["SECRET", "PASSWORD", "TOKEN", "PRIVATE"].iter().any(|word| key.contains(word))
+    ["SECRET", "PASSWORD", "TOKEN", "PRIVATE"]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 /// Masks a secret value entirely, keeping only its shape.

@@ -59,18 +59,27 @@ fn file_default_section_overrides_bundle_defaults() {
     assert_eq!(c.get::<String>("SESSION_TYPE").unwrap(), "sqlalchemy");
     assert_eq!(c.get::<String>("GREETING").unwrap(), "hello from default");
     assert_eq!(c.source_of("SESSION_TYPE"), "unchained.toml [default]");
-    assert_eq!(c.source_of("PERMANENT_SESSION_LIFETIME"), "defaults of bundle unchained.bundles.session");
+    assert_eq!(
+        c.source_of("PERMANENT_SESSION_LIFETIME"),
+        "defaults of bundle unchained.bundles.session"
+    );
 }
 
 #[test]
 fn environment_section_overrides_default_section() {
     let dev = config(Environment::Development, &[]);
-    assert_eq!(dev.get::<String>("GREETING").unwrap(), "hello from development");
+    assert_eq!(
+        dev.get::<String>("GREETING").unwrap(),
+        "hello from development"
+    );
     assert_eq!(dev.source_of("GREETING"), "unchained.toml [development]");
     assert!(!dev.contains("SESSION_COOKIE_SECURE"));
 
     let prod = config(Environment::Production, &[]);
-    assert_eq!(prod.get::<String>("GREETING").unwrap(), "hello from default");
+    assert_eq!(
+        prod.get::<String>("GREETING").unwrap(),
+        "hello from default"
+    );
     assert!(prod.get::<bool>("SESSION_COOKIE_SECURE").unwrap());
 }
 
@@ -87,21 +96,36 @@ fn environment_variables_override_every_file_section() {
         ],
     );
     assert_eq!(c.get::<String>("GREETING").unwrap(), "from env");
-    assert_eq!(c.source_of("GREETING"), "environment variable UNCHAINED_GREETING");
+    assert_eq!(
+        c.source_of("GREETING"),
+        "environment variable UNCHAINED_GREETING"
+    );
     let typed: Typed = c.extract().unwrap();
     assert_eq!(typed.session_type, SessionType::Redis);
     assert_eq!(typed.lifetime, 60);
-    assert!(!c.contains("ENV"), "UNCHAINED_ENV picks the environment, it is not a key");
+    assert!(
+        !c.contains("ENV"),
+        "UNCHAINED_ENV picks the environment, it is not a key"
+    );
 }
 
 #[test]
 fn unknown_enum_value_names_key_value_and_variable() {
-    let c = config(Environment::Development, &[("UNCHAINED_SESSION_TYPE", "rediss")]);
+    let c = config(
+        Environment::Development,
+        &[("UNCHAINED_SESSION_TYPE", "rediss")],
+    );
     let err = c.extract::<Typed>().unwrap_err().to_string();
     assert!(err.contains("SESSION_TYPE"), "{err}");
     assert!(err.contains("rediss"), "{err}");
-    assert!(err.contains("environment variable UNCHAINED_SESSION_TYPE"), "{err}");
-    assert!(err.contains("`redis`"), "the message lists the valid values: {err}");
+    assert!(
+        err.contains("environment variable UNCHAINED_SESSION_TYPE"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`redis`"),
+        "the message lists the valid values: {err}"
+    );
 }
 
 #[test]
@@ -124,7 +148,10 @@ fn wrong_type_in_file_names_key_value_and_file_section() {
 #[test]
 fn unknown_section_and_bad_syntax_are_errors() {
     let err = ConfigFile::parse(Path::new("unchained.toml"), "[staging]\nA = 1\n").unwrap_err();
-    assert!(err.to_string().contains("unknown section [staging]"), "{err}");
+    assert!(
+        err.to_string().contains("unknown section [staging]"),
+        "{err}"
+    );
     let err = ConfigFile::parse(Path::new("unchained.toml"), "SECRET_KEY = \"x\"\n").unwrap_err();
     assert!(err.to_string().contains("[SECRET_KEY]"), "{err}");
     let err = ConfigFile::parse(Path::new("unchained.toml"), "[default\n").unwrap_err();
@@ -145,12 +172,19 @@ fn secrets_are_masked_and_url_passwords_hidden() {
         )
         .secret_keys(["API_CREDENTIAL"])
         .build();
-    let shown: Vec<String> = c.entries().iter().map(|e| format!("{} = {}", e.key, e.display)).collect();
+    let shown: Vec<String> = c
+        .entries()
+        .iter()
+        .map(|e| format!("{} = {}", e.key, e.display))
+        .collect();
     let text = shown.join("\n");
     for secret in ["s3cr3t-value", "old-one", "hunter2", "abc"] {
         assert!(!text.contains(secret), "{secret} leaked in:\n{text}");
     }
-    assert!(text.contains("postgres://app:********@127.0.0.1/app"), "{text}");
+    assert!(
+        text.contains("postgres://app:********@127.0.0.1/app"),
+        "{text}"
+    );
     assert!(text.contains("redis://127.0.0.1:6379/0"), "{text}");
 }
 
@@ -163,15 +197,27 @@ fn production_refuses_missing_dev_or_short_secret() {
         }
         b.build()
     };
-    let missing = check_production_secret(&build(None)).unwrap_err().to_string();
-    assert!(missing.contains("SECRET_KEY is not set") && missing.contains("UNCHAINED_SECRET_KEY"), "{missing}");
-    let dev = check_production_secret(&build(Some("dev-insecure-0123456789abcdefghijklmnopqrstuv")))
+    let missing = check_production_secret(&build(None))
         .unwrap_err()
         .to_string();
+    assert!(
+        missing.contains("SECRET_KEY is not set") && missing.contains("UNCHAINED_SECRET_KEY"),
+        "{missing}"
+    );
+    let dev = check_production_secret(&build(Some(
+        "dev-insecure-0123456789abcdefghijklmnopqrstuv",
+    )))
+    .unwrap_err()
+    .to_string();
     assert!(dev.contains("development default"), "{dev}");
-    let short = check_production_secret(&build(Some("short"))).unwrap_err().to_string();
+    let short = check_production_secret(&build(Some("short")))
+        .unwrap_err()
+        .to_string();
     assert!(short.contains("at least 32"), "{short}");
-    assert!(!short.contains("short\""), "the message never shows the key: {short}");
+    assert!(
+        !short.contains("short\""),
+        "the message never shows the key: {short}"
+    );
     check_production_secret(&build(Some("8f2b6c0e5d4a39f1b7c6e2d0a9f8e7d6c5b4a3f2"))).unwrap();
     // Other environments do not need one.
     check_production_secret(&Config::builder(Environment::Development).build()).unwrap();
@@ -179,8 +225,14 @@ fn production_refuses_missing_dev_or_short_secret() {
 
 #[test]
 fn environment_names_parse() {
-    assert_eq!("production".parse::<Environment>().unwrap(), Environment::Production);
+    assert_eq!(
+        "production".parse::<Environment>().unwrap(),
+        Environment::Production
+    );
     assert_eq!("TEST".parse::<Environment>().unwrap(), Environment::Test);
     let err = "staging".parse::<Environment>().unwrap_err().to_string();
-    assert!(err.contains("staging") && err.contains("development, production or test"), "{err}");
+    assert!(
+        err.contains("staging") && err.contains("development, production or test"),
+        "{err}"
+    );
 }

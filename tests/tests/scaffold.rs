@@ -1,0 +1,181 @@
+//! A new user's first minutes: scaffold a project, look inside it, serve
+//! it, test it; and a third-party bundle that exists only while listed.
+
+use std::fs;
+
+use unchained_tests::*;
+
+#[test]
+fn outside_a_project_only_new_is_offered() {
+    let dir = temp_dir();
+    let output = unchained(dir.path(), &["urls"]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("no unchained.toml was found"), "{err}");
+    assert!(err.contains("unchained new project NAME"), "{err}");
+
+    let help = unchained(dir.path(), &["--help"]);
+    assert_success(&help, "unchained --help");
+    assert!(stdout(&help).contains("new"), "{}", stdout(&help));
+}
+
+#[test]
+fn new_project_builds_serves_and_passes_its_test() {
+    let dir = temp_dir();
+    let output = unchained(dir.path(), &["new", "project", "demo", "--no-prompt"]);
+    assert_success(&output, "unchained new project demo --no-prompt");
+    let project = dir.path().join("demo");
+    for file in [
+        "Cargo.toml",
+        "unchained.toml",
+        "build.rs",
+        "src/lib.rs",
+        "src/app.rs",
+        "templates/index.html",
+        "tests/app.rs",
+    ] {
+        assert!(project.join(file).is_file(), "{file} was not written");
+    }
+
+    // A second `new` into the same folder refuses instead of overwriting.
+    let again = unchained(dir.path(), &["new", "project", "demo", "--no-prompt"]);
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+
+    let urls = unchained(&project, &["urls"]);
+    assert_success(&urls, "unchained urls");
+    let urls = stdout(&urls);
+    assert!(
+        urls.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["GET", "/", "demo::app::index", "app"]),
+        "{urls}"
+    );
+
+    let bundles = unchained(&project, &["bundles"]);
+    assert_success(&bundles, "unchained bundles");
+    assert!(
+        stdout(&bundles).contains("1. app [app]"),
+        "{}",
+        stdout(&bundles)
+    );
+
+    let config = unchained(&project, &["config"]);
+    assert_success(&config, "unchained config");
+    let config = stdout(&config);
+    assert!(config.contains("APP_TITLE"), "{config}");
+    assert!(
+        config.contains("\"demo\"") && config.contains("unchained.toml [default]"),
+        "{config}"
+    );
+    assert!(
+        config.contains("SECRET_KEY") && config.contains("********"),
+        "{config}"
+    );
+    assert!(
+        !config.contains("dev-insecure-"),
+        "the secret is masked: {config}"
+    );
+
+    let one = unchained_with_env(
+        &project,
+        &["config", "APP_TITLE"],
+        &[("UNCHAINED_APP_TITLE", "From the env")],
+    );
+    assert_success(&one, "unchained config APP_TITLE");
+    assert!(
+        stdout(&one).contains("\"From the env\"")
+            && stdout(&one).contains("environment variable UNCHAINED_APP_TITLE"),
+        "{}",
+        stdout(&one)
+    );
+
+    let server = Server::start(&project, &[]);
+    let (status, body) = server.get("/");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Welcome to demo"), "{body}");
+    let (status, _) = server.get("/no-such-page");
+    assert_eq!(status, 404);
+    drop(server);
+
+    let prod = unchained_with_env(
+        &project,
+        &["run", "--port", &free_port().to_string()],
+        &[("UNCHAINED_ENV", "production")],
+    );
+    assert!(
+        !prod.status.success(),
+        "production must not start with the development key"
+    );
+    assert!(stderr(&prod).contains("SECRET_KEY"), "{}", stderr(&prod));
+
+    let tests = cargo_in(&project, &["test", "--quiet"]);
+    assert_success(&tests, "cargo test in the new project");
+}
+
+#[test]
+fn a_bundle_appears_only_while_unchained_toml_lists_it() {
+    let dir = temp_dir();
+    assert_success(
+        &unchained(dir.path(), &["new", "project", "extra", "--no-prompt"]),
+        "new project",
+    );
+    let project = dir.path().join("extra");
+    let fixture = workspace_root().join("tests/fixtures/extra-bundle");
+    let cargo_toml = fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    let with_dep = cargo_toml.replacen(
+        "[dependencies]\n",
+        &format!(
+            "[dependencies]\nacme-extra = {{ path = {:?} }}\n",
+            fixture.display().to_string()
+        ),
+        1,
+    );
+    fs::write(project.join("Cargo.toml"), &with_dep).unwrap();
+    let manifest = fs::read_to_string(project.join("unchained.toml")).unwrap();
+    let listed = manifest.replacen("bundles = [\n", "bundles = [\n    \"acme.extra\",\n", 1)
+        + "\n[bundle_crates]\n\"acme.extra\" = \"acme-extra\"\n";
+    fs::write(project.join("unchained.toml"), &listed).unwrap();
+
+    let urls = stdout(&unchained(&project, &["urls"]));
+    assert!(
+        urls.contains("/acme") && urls.contains("acme.extra"),
+        "{urls}"
+    );
+    let config = stdout(&unchained(&project, &["config"]));
+    assert!(
+        config.contains("ACME_EXTRA_GREETING") && config.contains("defaults of bundle acme.extra"),
+        "{config}"
+    );
+    let help = stdout(&unchained(&project, &["--help"]));
+    assert!(help.contains("acme"), "{help}");
+    let ran = unchained(&project, &["acme"]);
+    assert_success(&ran, "unchained acme");
+    assert_eq!(stdout(&ran).trim(), "hello from acme");
+    let bundles = stdout(&unchained(&project, &["bundles"]));
+    assert!(
+        bundles.contains("1. acme.extra") && bundles.contains("2. app [app]"),
+        "{bundles}"
+    );
+
+    // Unlisted (the crate is still a dependency): gone from all three.
+    fs::write(project.join("unchained.toml"), &manifest).unwrap();
+    let urls = stdout(&unchained(&project, &["urls"]));
+    assert!(!urls.contains("/acme"), "{urls}");
+    let config = stdout(&unchained(&project, &["config"]));
+    assert!(!config.contains("ACME_EXTRA_GREETING"), "{config}");
+    let help = stdout(&unchained(&project, &["--help"]));
+    assert!(!help.contains("acme"), "{help}");
+
+    // Listed but not compiled in: a startup error naming the crate to add.
+    fs::write(project.join("Cargo.toml"), &cargo_toml).unwrap();
+    fs::write(project.join("unchained.toml"), &listed).unwrap();
+    let missing = unchained(&project, &["urls"]);
+    assert!(!missing.status.success());
+    let err = stderr(&missing);
+    assert!(
+        err.contains("acme.extra is listed in unchained.toml but not compiled in"),
+        "{err}"
+    );
+    assert!(err.contains("acme-extra"), "{err}");
+}
