@@ -33,7 +33,7 @@ pub(crate) fn expand() -> Result<TokenStream, String> {
         let Some(krate) = crate_of(&manifest, &name) else {
             continue; // defined in this crate, or reported at startup
         };
-        if dependencies.iter().any(|d| *d == krate) {
+        if dependencies.contains(&krate) {
             let ident = format_ident!("{}", krate.replace('-', "_"));
             links.push(quote! { extern crate #ident as _; });
         }

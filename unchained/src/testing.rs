@@ -112,10 +112,8 @@ impl TestClient {
     /// Sends any request; the jar's cookies are added and `Set-Cookie`
     /// headers of the response update the jar.
     pub async fn request(&self, mut request: Request<Body>) -> TestResponse {
-        if let Some(cookie) = self.cookie_header() {
-            if let Ok(value) = cookie.parse() {
-                request.headers_mut().insert(header::COOKIE, value);
-            }
+        if let Some(value) = self.cookie_header().and_then(|c| c.parse().ok()) {
+            request.headers_mut().insert(header::COOKIE, value);
         }
         let response = match self.router.clone().oneshot(request).await {
             Ok(response) => response,

@@ -58,14 +58,12 @@ pub async fn run_project_cli(args: impl IntoIterator<Item = OsString>) -> ExitCo
         Ok(loaded) => loaded,
         Err(e) => {
             // Help and version still work when the project is broken.
-            if args
+            let wants_help = args
                 .iter()
                 .skip(1)
-                .any(|a| a == "--help" || a == "-h" || a == "--version" || a == "-V")
-            {
-                if let Err(e) = base_command().try_get_matches_from(&args) {
-                    let _ = e.print();
-                }
+                .any(|a| a == "--help" || a == "-h" || a == "--version" || a == "-V");
+            if wants_help && let Err(e) = base_command().try_get_matches_from(&args) {
+                let _ = e.print();
             }
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
