@@ -112,3 +112,49 @@ impl Project {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The proc-macro crate cannot share this constant; its copy must match.
+    #[test]
+    fn macro_crate_knows_the_same_builtin_bundle_crates() {
+        let source = include_str!("../../unchained-macros/src/project.rs");
+        for (bundle, krate) in BUILTIN_BUNDLE_CRATES {
+            assert!(
+                source.contains(&format!("(\"{bundle}\", \"{krate}\")")),
+                "unchained-macros/src/project.rs lacks ({bundle}, {krate})"
+            );
+        }
+    }
+
+    #[test]
+    fn third_party_bundle_crates_come_from_the_manifest() {
+        let manifest = Manifest::parse(
+            Path::new("unchained.toml"),
+            "bundles = [\"acme.audit\", \"app\"]\n[bundle_crates]\n\"acme.audit\" = \"acme-audit\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            manifest.crate_of("acme.audit").as_deref(),
+            Some("acme-audit")
+        );
+        assert_eq!(
+            manifest.crate_of("unchained.bundles.session").as_deref(),
+            Some("unchained-session")
+        );
+        assert_eq!(manifest.crate_of("app"), None);
+    }
+
+    #[test]
+    fn a_malformed_bundle_list_says_what_it_should_look_like() {
+        let err = Manifest::parse(Path::new("unchained.toml"), "bundles = \"app\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unchained.toml") && err.contains("bundles = [\""),
+            "{err}"
+        );
+    }
+}

@@ -22,7 +22,8 @@ pub(crate) fn urls(loaded: &LoadedApp) -> Result<(), Error> {
             [r.method.clone(), r.path.clone(), r.handler.clone(), bundle]
         })
         .collect();
-    print_table(["METHOD", "PATH", "HANDLER", "BUNDLE"], &rows);
+    let header = ["METHOD", "PATH", "HANDLER", "BUNDLE"].map(str::to_owned);
+    print_table(std::iter::once(&header).chain(&rows));
     Ok(())
 }
 
@@ -69,36 +70,16 @@ pub(crate) fn config(loaded: &LoadedApp, matches: &ArgMatches) -> anyhow::Result
                 .into_iter()
                 .map(|e| [e.key, format!("= {}", e.display), format!("# {}", e.source)])
                 .collect();
-            print_table_plain(&rows);
+            print_table(&rows);
         }
     }
     Ok(())
 }
 
-fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", text.join("  ").trim_end());
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-}
-
-fn print_table_plain<const N: usize>(rows: &[[String; N]]) {
+/// Prints rows as left-aligned columns.
+fn print_table<'a, const N: usize>(rows: impl IntoIterator<Item = &'a [String; N]> + Clone) {
     let mut widths = [0usize; N];
-    for row in rows {
+    for row in rows.clone() {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }

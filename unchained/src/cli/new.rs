@@ -134,7 +134,11 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
         db: db_flag.unwrap_or_else(|| "sqlite".to_owned()),
     };
     if !any_flag && !m.get_flag("no-prompt") && std::io::stdin().is_terminal() {
-        options = ask(options)?;
+        options = ask(
+            options,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout(),
+        )?;
     }
     let options = options.normalized();
     let written = generate(&dir, &options, m.get_flag("force"))?;
@@ -152,13 +156,17 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ask(mut options: ProjectOptions) -> anyhow::Result<ProjectOptions> {
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
+/// Asks one question per bundle, from the most to the least inclusive.
+fn ask(
+    mut options: ProjectOptions,
+    input: &mut impl BufRead,
+    output: &mut impl Write,
+) -> anyhow::Result<ProjectOptions> {
     let mut yes = |question: &str| -> anyhow::Result<bool> {
-        print!("{question} [y/N] ");
-        std::io::stdout().flush()?;
-        let answer = lines.next().transpose()?.unwrap_or_default();
+        write!(output, "{question} [y/N] ")?;
+        output.flush()?;
+        let mut answer = String::new();
+        input.read_line(&mut answer)?;
         Ok(matches!(
             answer.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
@@ -268,4 +276,72 @@ fn random_secret(prefix: &str) -> String {
         })
         .collect();
     format!("{prefix}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ProjectOptions {
+        ProjectOptions {
+            name: "demo".into(),
+            database: false,
+            session: false,
+            security: false,
+            db: "sqlite".into(),
+        }
+    }
+
+    #[test]
+    fn security_implies_session_and_database() {
+        let o = ProjectOptions {
+            security: true,
+            ..base()
+        }
+        .normalized();
+        assert!(o.session && o.database);
+        assert_eq!(
+            o.bundles(),
+            [
+                "unchained.bundles.database",
+                "unchained.bundles.session",
+                "unchained.bundles.security",
+                "app"
+            ]
+        );
+        let o = ProjectOptions {
+            db: "postgres".into(),
+            ..base()
+        }
+        .normalized();
+        assert!(o.database && !o.session);
+        assert_eq!(base().normalized().bundles(), ["app"]);
+    }
+
+    #[test]
+    fn questions_stop_once_a_bundle_implies_the_rest() {
+        let mut out = Vec::new();
+        let o = ask(base(), &mut "no\nyes\n".as_bytes(), &mut out)
+            .unwrap()
+            .normalized();
+        assert!(!o.security && o.session && o.database);
+        let asked = String::from_utf8(out).unwrap();
+        assert_eq!(asked.matches("[y/N]").count(), 2, "{asked}");
+
+        let mut out = Vec::new();
+        let o = ask(base(), &mut "\n\nY\n".as_bytes(), &mut out)
+            .unwrap()
+            .normalized();
+        assert_eq!(o.bundles(), ["unchained.bundles.database", "app"]);
+    }
+
+    #[test]
+    fn project_names_must_be_package_names() {
+        assert_eq!(project_name(Path::new("/tmp/my-blog")).unwrap(), "my-blog");
+        let err = project_name(Path::new("/tmp/9lives"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("starting with a letter"), "{err}");
+        assert!(project_name(Path::new("/tmp/has space")).is_err());
+    }
 }
