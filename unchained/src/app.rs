@@ -52,11 +52,24 @@ impl AppFactory {
         registry: &BundleRegistry,
         env: Environment,
     ) -> Result<LoadedApp, Error> {
+        Self::load_with(root, manifest, registry, env, |builder| builder)
+    }
+
+    /// Like [`load`](Self::load), with a last word on the config: `adjust`
+    /// adds layers above every other (tests use it to point
+    /// `DATABASE_URL` at their own database).
+    pub fn load_with(
+        root: &Path,
+        manifest: &Manifest,
+        registry: &BundleRegistry,
+        env: Environment,
+        adjust: impl FnOnce(config::ConfigBuilder) -> config::ConfigBuilder,
+    ) -> Result<LoadedApp, Error> {
         let bundles = registry.resolve(manifest)?;
         let defaults = bundles
             .iter()
             .map(|b| (b.name().to_owned(), b.config_defaults(env), b.secret_keys()));
-        let config = config::load(root, env, defaults)?;
+        let config = adjust(config::builder_for(root, env, defaults)?).build();
         Ok(LoadedApp {
             root: root.to_owned(),
             env,
@@ -293,7 +306,9 @@ impl App {
     pub async fn serve_on(self, listener: tokio::net::TcpListener) -> Result<(), Error> {
         let addr = listener.local_addr().ok();
         tracing::info!(address = ?addr, "serving");
-        axum::serve(listener, self.router)
+        // Handlers may read the client's address with `ConnectInfo<SocketAddr>`
+        // (e.g. the security bundle's per-address login throttle).
+        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| Error::Io {

@@ -22,7 +22,7 @@ use http::{HeaderMap, Method, Request, StatusCode, header};
 use tower::ServiceExt;
 
 use crate::app::{App, AppFactory};
-use crate::config::Environment;
+use crate::config::{ConfigBuilder, Environment};
 use crate::error::Error;
 use crate::project::Project;
 use crate::registry::BundleRegistry;
@@ -39,12 +39,31 @@ impl TestClient {
     /// Builds the project at `root` in the test environment (its
     /// `[test]` section applies) with every compiled-in bundle it lists.
     pub async fn for_project(root: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::for_project_with(root, |config| config).await
+    }
+
+    /// Like [`for_project`](Self::for_project), with config set on top of
+    /// every other layer:
+    ///
+    /// ```no_run
+    /// # async fn demo(url: &str) -> Result<(), unchained::Error> {
+    /// let client = unchained::testing::TestClient::for_project_with(env!("CARGO_MANIFEST_DIR"), |c| {
+    ///     c.set("DATABASE_URL", url)
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn for_project_with(
+        root: impl AsRef<Path>,
+        adjust: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    ) -> Result<Self, Error> {
         let project = Project::load(root.as_ref())?;
-        let loaded = AppFactory::load(
+        let loaded = AppFactory::load_with(
             &project.root,
             &project.manifest,
             &BundleRegistry::from_inventory()?,
             Environment::Test,
+            adjust,
         )?;
         Ok(Self::new(loaded.build().await?))
     }

@@ -281,6 +281,15 @@ pub fn load(
     env: Environment,
     defaults: impl IntoIterator<Item = (String, ConfigDefaults, &'static [&'static str])>,
 ) -> Result<Config, ConfigError> {
+    Ok(builder_for(root, env, defaults)?.build())
+}
+
+/// The builder behind [`load`], for callers that add layers on top.
+pub fn builder_for(
+    root: &Path,
+    env: Environment,
+    defaults: impl IntoIterator<Item = (String, ConfigDefaults, &'static [&'static str])>,
+) -> Result<ConfigBuilder, ConfigError> {
     let file = ConfigFile::load(&root.join(crate::project::MANIFEST))?;
     let mut builder = Config::builder(env);
     for (bundle, bundle_defaults, secrets) in defaults {
@@ -288,7 +297,7 @@ pub fn load(
             .defaults(&bundle, bundle_defaults)
             .secret_keys(secrets.iter().copied());
     }
-    Ok(builder.file(&file).env_vars().build())
+    Ok(builder.file(&file).env_vars())
 }
 
 /// The path of a project's config file, for messages.
