@@ -1,0 +1,272 @@
+//! [`SecurityConfig`]: every option of the security bundle, read from the
+//! merged app config under Flask-Security's names where one exists.
+
+use serde::Deserialize;
+use unchained::config::{Config, ConfigDefaults, Environment};
+
+/// How mail leaves the app (`MAIL_TRANSPORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    /// SMTP through `MAIL_SERVER` (production default).
+    Smtp,
+    /// Each message written as a file under `MAIL_FILE_DIR`, and announced
+    /// in the log (development and test default).
+    File,
+}
+
+/// How the SMTP connection is secured (`MAIL_SECURITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    /// Plain connection upgraded with STARTTLS, which must succeed.
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption: only for a relay on the same host.
+    None,
+}
+
+/// The security bundle's options. Missing keys take the defaults of
+/// [`defaults`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecurityConfig {
+    /// `SECURITY_REGISTERABLE`: `/register` is served.
+    #[serde(rename = "SECURITY_REGISTERABLE")]
+    pub registerable: bool,
+    /// `SECURITY_CHANGEABLE`: `/change-password` is served.
+    #[serde(rename = "SECURITY_CHANGEABLE")]
+    pub changeable: bool,
+    /// `SECURITY_RECOVERABLE`: `/forgot-password` and
+    /// `/reset-password/{token}` are served.
+    #[serde(rename = "SECURITY_RECOVERABLE")]
+    pub recoverable: bool,
+    /// `SECURITY_CONFIRMABLE`: new accounts confirm their email address.
+    #[serde(rename = "SECURITY_CONFIRMABLE")]
+    pub confirmable: bool,
+    /// `SECURITY_LOGIN_WITHOUT_CONFIRMATION`: with confirmable on, an
+    /// unconfirmed account may still log in.
+    #[serde(rename = "SECURITY_LOGIN_WITHOUT_CONFIRMATION")]
+    pub login_without_confirmation: bool,
+    /// `SECURITY_PASSWORD_LENGTH_MIN`: shortest accepted new password, in
+    /// characters.
+    #[serde(rename = "SECURITY_PASSWORD_LENGTH_MIN")]
+    pub password_length_min: usize,
+    /// `SECURITY_PASSWORD_ARGON2_MEMORY_KIB`: argon2id memory cost.
+    #[serde(rename = "SECURITY_PASSWORD_ARGON2_MEMORY_KIB")]
+    pub argon2_memory_kib: u32,
+    /// `SECURITY_PASSWORD_ARGON2_ITERATIONS`: argon2id time cost.
+    #[serde(rename = "SECURITY_PASSWORD_ARGON2_ITERATIONS")]
+    pub argon2_iterations: u32,
+    /// `SECURITY_PASSWORD_ARGON2_PARALLELISM`: argon2id lanes.
+    #[serde(rename = "SECURITY_PASSWORD_ARGON2_PARALLELISM")]
+    pub argon2_parallelism: u32,
+    /// `SECURITY_LOGIN_URL`: where `auth_required` sends anonymous HTML
+    /// requests (with `?next=`).
+    #[serde(rename = "SECURITY_LOGIN_URL")]
+    pub login_url: String,
+    /// `SECURITY_POST_LOGIN_VIEW`: redirect after login without `next`.
+    #[serde(rename = "SECURITY_POST_LOGIN_VIEW")]
+    pub post_login_view: String,
+    /// `SECURITY_POST_LOGOUT_VIEW`: redirect after logout.
+    #[serde(rename = "SECURITY_POST_LOGOUT_VIEW")]
+    pub post_logout_view: String,
+    /// `SECURITY_POST_REGISTER_VIEW`: redirect after registering.
+    #[serde(rename = "SECURITY_POST_REGISTER_VIEW")]
+    pub post_register_view: String,
+    /// `SECURITY_POST_CHANGE_VIEW`: redirect after a password change.
+    #[serde(rename = "SECURITY_POST_CHANGE_VIEW")]
+    pub post_change_view: String,
+    /// `SECURITY_POST_RESET_VIEW`: redirect after a password reset.
+    #[serde(rename = "SECURITY_POST_RESET_VIEW")]
+    pub post_reset_view: String,
+    /// `SECURITY_POST_CONFIRM_VIEW`: redirect after confirming an email.
+    #[serde(rename = "SECURITY_POST_CONFIRM_VIEW")]
+    pub post_confirm_view: String,
+    /// `SECURITY_RESET_PASSWORD_WITHIN`: reset links expire after this
+    /// many seconds.
+    #[serde(rename = "SECURITY_RESET_PASSWORD_WITHIN")]
+    pub reset_password_within: u64,
+    /// `SECURITY_CONFIRM_EMAIL_WITHIN`: confirmation links expire after
+    /// this many seconds.
+    #[serde(rename = "SECURITY_CONFIRM_EMAIL_WITHIN")]
+    pub confirm_email_within: u64,
+    /// `SECURITY_CSRF_ENABLED`: unsafe form requests need a CSRF token.
+    #[serde(rename = "SECURITY_CSRF_ENABLED")]
+    pub csrf_enabled: bool,
+    /// `SECURITY_CSRF_EXEMPT_PATHS`: path prefixes the CSRF check skips
+    /// (e.g. a webhook receiver).
+    #[serde(rename = "SECURITY_CSRF_EXEMPT_PATHS")]
+    pub csrf_exempt_paths: Vec<String>,
+    /// `SECURITY_LOGIN_ATTEMPTS_PER_ACCOUNT`: failed logins for one email
+    /// within the window before further attempts get 429; 0 turns it off.
+    #[serde(rename = "SECURITY_LOGIN_ATTEMPTS_PER_ACCOUNT")]
+    pub attempts_per_account: u32,
+    /// `SECURITY_LOGIN_ATTEMPTS_PER_ADDRESS`: failed logins from one
+    /// client address within the window; 0 turns it off.
+    #[serde(rename = "SECURITY_LOGIN_ATTEMPTS_PER_ADDRESS")]
+    pub attempts_per_address: u32,
+    /// `SECURITY_LOGIN_THROTTLE_WINDOW`: the window, in seconds.
+    #[serde(rename = "SECURITY_LOGIN_THROTTLE_WINDOW")]
+    pub throttle_window: u64,
+    /// `SECURITY_CLIENT_ADDRESS_HEADER`: header set by a trusted reverse
+    /// proxy that carries the client address (its last value is used),
+    /// e.g. `X-Forwarded-For`; empty means the TCP peer address.
+    #[serde(rename = "SECURITY_CLIENT_ADDRESS_HEADER")]
+    pub client_address_header: String,
+    /// `SECURITY_EXTERNAL_URL`: scheme and host that links in emails start
+    /// with, e.g. `https://example.com`. Never taken from the request's
+    /// `Host` header.
+    #[serde(rename = "SECURITY_EXTERNAL_URL")]
+    pub external_url: String,
+    /// `SECURITY_EMAIL_SENDER`: the `From` address of the bundle's mail.
+    #[serde(rename = "SECURITY_EMAIL_SENDER")]
+    pub email_sender: String,
+    /// `MAIL_TRANSPORT`: `smtp` or `file`.
+    #[serde(rename = "MAIL_TRANSPORT")]
+    pub mail_transport: MailTransportKind,
+    /// `MAIL_FILE_DIR`: folder of the file transport, relative to the
+    /// project root.
+    #[serde(rename = "MAIL_FILE_DIR")]
+    pub mail_file_dir: String,
+    /// `MAIL_SERVER`: SMTP host.
+    #[serde(rename = "MAIL_SERVER")]
+    pub mail_server: String,
+    /// `MAIL_PORT`: SMTP port.
+    #[serde(rename = "MAIL_PORT")]
+    pub mail_port: u16,
+    /// `MAIL_SECURITY`: `starttls`, `tls` or `none`.
+    #[serde(rename = "MAIL_SECURITY")]
+    pub mail_security: MailSecurity,
+    /// `MAIL_USERNAME`: SMTP login; empty for none.
+    #[serde(rename = "MAIL_USERNAME")]
+    pub mail_username: String,
+    /// `MAIL_PASSWORD`: SMTP password (masked by `unchained config`).
+    #[serde(rename = "MAIL_PASSWORD")]
+    pub mail_password: String,
+}
+
+/// The bundle's config defaults for `env`.
+pub fn defaults(env: Environment) -> ConfigDefaults {
+    let production = env.is_production();
+    ConfigDefaults::new()
+        .set("SECURITY_REGISTERABLE", false)
+        .set("SECURITY_CHANGEABLE", false)
+        .set("SECURITY_RECOVERABLE", false)
+        .set("SECURITY_CONFIRMABLE", false)
+        .set("SECURITY_LOGIN_WITHOUT_CONFIRMATION", false)
+        .set("SECURITY_PASSWORD_LENGTH_MIN", 8)
+        // OWASP's recommended argon2id minimum: 19 MiB, 2 passes, 1 lane.
+        .set("SECURITY_PASSWORD_ARGON2_MEMORY_KIB", 19_456)
+        .set("SECURITY_PASSWORD_ARGON2_ITERATIONS", 2)
+        .set("SECURITY_PASSWORD_ARGON2_PARALLELISM", 1)
+        .set("SECURITY_LOGIN_URL", "/login")
+        .set("SECURITY_POST_LOGIN_VIEW", "/")
+        .set("SECURITY_POST_LOGOUT_VIEW", "/")
+        .set("SECURITY_POST_REGISTER_VIEW", "/")
+        .set("SECURITY_POST_CHANGE_VIEW", "/")
+        .set("SECURITY_POST_RESET_VIEW", "/login")
+        .set("SECURITY_POST_CONFIRM_VIEW", "/login")
+        .set("SECURITY_RESET_PASSWORD_WITHIN", 3_600)
+        .set("SECURITY_CONFIRM_EMAIL_WITHIN", 5 * 86_400)
+        .set("SECURITY_CSRF_ENABLED", true)
+        .set("SECURITY_CSRF_EXEMPT_PATHS", Vec::<String>::new())
+        .set("SECURITY_LOGIN_ATTEMPTS_PER_ACCOUNT", 5)
+        .set("SECURITY_LOGIN_ATTEMPTS_PER_ADDRESS", 30)
+        .set("SECURITY_LOGIN_THROTTLE_WINDOW", 900)
+        .set("SECURITY_CLIENT_ADDRESS_HEADER", "")
+        .set(
+            "SECURITY_EXTERNAL_URL",
+            if production {
+                ""
+            } else {
+                "http://localhost:5000"
+            },
+        )
+        .set("SECURITY_EMAIL_SENDER", "no-reply@localhost")
+        .set("MAIL_TRANSPORT", if production { "smtp" } else { "file" })
+        .set("MAIL_FILE_DIR", "tmp/mail")
+        .set("MAIL_SERVER", "localhost")
+        .set("MAIL_PORT", 587)
+        .set("MAIL_SECURITY", "starttls")
+        .set("MAIL_USERNAME", "")
+        .set("MAIL_PASSWORD", "")
+}
+
+impl SecurityConfig {
+    /// Reads and checks the options from the merged config.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let typed: SecurityConfig = config.extract()?;
+        typed.validate()?;
+        Ok(typed)
+    }
+
+    /// Checks values that parse but make no sense; the error names the key
+    /// and the fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.password_length_min == 0 {
+            anyhow::bail!(
+                "SECURITY_PASSWORD_LENGTH_MIN is 0: set it to at least 1 (8 or more is advised)"
+            );
+        }
+        if self.password_length_min > crate::password::MAX_PASSWORD_CHARS {
+            anyhow::bail!(
+                "SECURITY_PASSWORD_LENGTH_MIN is {}, above the longest accepted password ({}): lower it",
+                self.password_length_min,
+                crate::password::MAX_PASSWORD_CHARS
+            );
+        }
+        crate::password::params(self).map_err(|e| {
+            anyhow::anyhow!(
+                "SECURITY_PASSWORD_ARGON2_* are not valid argon2 parameters ({e}): memory must be at least \
+                 8 KiB per lane, iterations at least 1, parallelism 1 to 16777215"
+            )
+        })?;
+        for (key, value) in [
+            ("SECURITY_LOGIN_URL", &self.login_url),
+            ("SECURITY_POST_LOGIN_VIEW", &self.post_login_view),
+            ("SECURITY_POST_LOGOUT_VIEW", &self.post_logout_view),
+            ("SECURITY_POST_REGISTER_VIEW", &self.post_register_view),
+            ("SECURITY_POST_CHANGE_VIEW", &self.post_change_view),
+            ("SECURITY_POST_RESET_VIEW", &self.post_reset_view),
+            ("SECURITY_POST_CONFIRM_VIEW", &self.post_confirm_view),
+        ] {
+            if crate::redirect::safe_path(value).is_none() {
+                anyhow::bail!(
+                    "{key} = {value:?} is not a path on this site: write one starting with `/`, e.g. \"/\""
+                );
+            }
+        }
+        if self.throttle_window == 0 {
+            anyhow::bail!("SECURITY_LOGIN_THROTTLE_WINDOW is 0: set a window in seconds, e.g. 900");
+        }
+        if self.reset_password_within == 0 || self.confirm_email_within == 0 {
+            anyhow::bail!(
+                "SECURITY_RESET_PASSWORD_WITHIN and SECURITY_CONFIRM_EMAIL_WITHIN must be at least 1 second"
+            );
+        }
+        if (self.recoverable || self.confirmable) && !self.external_url.starts_with("http") {
+            anyhow::bail!(
+                "SECURITY_EXTERNAL_URL is {:?} but SECURITY_RECOVERABLE or SECURITY_CONFIRMABLE sends links by \
+                 email: set it to the site's address, e.g. \"https://example.com\"",
+                self.external_url
+            );
+        }
+        if self
+            .email_sender
+            .parse::<lettre::message::Mailbox>()
+            .is_err()
+        {
+            anyhow::bail!(
+                "SECURITY_EMAIL_SENDER = {:?} is not an email address: set e.g. \"no-reply@example.com\"",
+                self.email_sender
+            );
+        }
+        Ok(())
+    }
+
+    /// The external URL without a trailing slash.
+    pub fn external_base(&self) -> &str {
+        self.external_url.trim_end_matches('/')
+    }
+}

@@ -1,0 +1,377 @@
+//! The JSON API under `/api/v1/auth/`. Requests with a body must be
+//! `Content-Type: application/json` (415 otherwise); answers are JSON,
+//! errors `{"error": "..."}`.
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use unchained::routes::Routes;
+use unchained::state::AppState;
+use unchained_session::{Session, SessionError};
+
+use super::ClientAddress;
+use crate::config::SecurityConfig;
+use crate::flows::{self, LoginFailure};
+use crate::guards::{AuthUser, CurrentUser, MaybeUser};
+use crate::service::Security;
+
+/// Adds the enabled API routes to `routes`.
+pub fn routes(mut routes: Routes, config: &SecurityConfig) -> Routes {
+    routes = routes
+        .post("/api/v1/auth/login", login)
+        .post("/api/v1/auth/logout", logout)
+        .get("/api/v1/auth/check", check)
+        .get("/api/v1/auth/sessions", sessions)
+        .post("/api/v1/auth/sessions/end", end_session)
+        .post("/api/v1/auth/sessions/end-others", end_others);
+    if config.changeable {
+        routes = routes.post("/api/v1/auth/change-password", change_password);
+    }
+    if config.recoverable {
+        routes = routes
+            .post("/api/v1/auth/forgot-password", forgot_password)
+            .post("/api/v1/auth/reset-password", reset_password);
+    }
+    routes
+}
+
+/// A JSON error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn internal() -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unavailable => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable")
+            }
+            other => {
+                tracing::error!(target: "unchained_security", "session error: {other}");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Refuses a request whose body is not declared as JSON, with 415. Put it
+/// first among a handler's arguments, so the check runs before any other.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonOnly;
+
+fn is_json(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            let essence = essence.trim().to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonOnly {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if is_json(parts) {
+            Ok(JsonOnly)
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "this endpoint accepts only Content-Type: application/json",
+            ))
+        }
+    }
+}
+
+/// A JSON body whose errors are JSON too. An empty body reads as `{}`.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        if !is_json(&parts) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "this endpoint accepts only Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+    }
+}
+
+fn security(app: &AppState) -> Result<Security, ApiError> {
+    app.service::<Security>().cloned().ok_or_else(|| {
+        tracing::error!(target: "unchained_security", "no Security service: the security bundle did not start");
+        ApiError::internal()
+    })
+}
+
+fn user_json(user: &AuthUser) -> serde_json::Value {
+    json!({
+        "id": user.user.id,
+        "email": user.user.email,
+        "active": user.user.active,
+        "confirmed_at": user.user.confirmed_at,
+        "roles": user.roles,
+    })
+}
+
+/// `POST /api/v1/auth/login` body.
+#[derive(Debug, Deserialize)]
+pub struct LoginBody {
+    /// Email.
+    #[serde(default)]
+    pub email: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+}
+
+async fn login(
+    _: JsonOnly,
+    State(app): State<AppState>,
+    session: Session,
+    ClientAddress(address): ClientAddress,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult {
+    let security = security(&app)?;
+    match flows::check_login(&security, &body.email, &body.password, &address).await {
+        Ok(user) => {
+            crate::auth::login(&session, &user).await?;
+            let roles = security.role_names(user.id).await.map_err(|e| {
+                tracing::error!(target: "unchained_security", "loading roles failed: {e}");
+                ApiError::internal()
+            })?;
+            let auth = AuthUser { user, roles };
+            Ok(Json(json!({ "user": user_json(&auth) })).into_response())
+        }
+        Err(failure) => {
+            let status = match failure {
+                LoginFailure::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                LoginFailure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                LoginFailure::Disabled | LoginFailure::Unconfirmed => StatusCode::FORBIDDEN,
+                LoginFailure::Invalid => StatusCode::BAD_REQUEST,
+            };
+            let mut error = ApiError::new(status, failure.message());
+            if let LoginFailure::Throttled(after) = failure {
+                error.retry_after = Some(after.as_secs().max(1));
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn logout(_: JsonOnly, State(app): State<AppState>, session: Session) -> ApiResult {
+    let security = security(&app)?;
+    crate::auth::logout(&security, &session).await?;
+    Ok(Json(json!({ "logged_out": true })).into_response())
+}
+
+async fn check(user: MaybeUser) -> ApiResult {
+    match user.0 {
+        Some(user) => {
+            Ok(Json(json!({ "authenticated": true, "user": user_json(&user) })).into_response())
+        }
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication required",
+        )),
+    }
+}
+
+/// `POST /api/v1/auth/change-password` body.
+#[derive(Debug, Deserialize)]
+pub struct ChangeBody {
+    /// The current password.
+    #[serde(default)]
+    pub password: String,
+    /// The new password.
+    #[serde(default)]
+    pub new_password: String,
+}
+
+async fn change_password(
+    _: JsonOnly,
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> ApiResult {
+    let security = security(&app)?;
+    flows::change_password(
+        &security,
+        &session,
+        &user.user,
+        &body.password,
+        &body.new_password,
+    )
+    .await
+    .map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, message))?;
+    Ok(Json(json!({ "changed": true })).into_response())
+}
+
+/// `POST /api/v1/auth/forgot-password` body.
+#[derive(Debug, Deserialize)]
+pub struct ForgotBody {
+    /// Email.
+    #[serde(default)]
+    pub email: String,
+}
+
+async fn forgot_password(
+    _: JsonOnly,
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<ForgotBody>,
+) -> ApiResult {
+    let security = security(&app)?;
+    flows::forgot_password(&app, &security, &body.email).await;
+    Ok(Json(json!({
+        "message": "If an account uses this address, we have sent it a link to reset the password."
+    }))
+    .into_response())
+}
+
+/// `POST /api/v1/auth/reset-password` body.
+#[derive(Debug, Deserialize)]
+pub struct ResetBody {
+    /// The token from the emailed link.
+    #[serde(default)]
+    pub token: String,
+    /// The new password.
+    #[serde(default)]
+    pub password: String,
+}
+
+async fn reset_password(
+    _: JsonOnly,
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<ResetBody>,
+) -> ApiResult {
+    let security = security(&app)?;
+    flows::reset_password(&security, &body.token, &body.password)
+        .await
+        .map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, message))?;
+    Ok(Json(json!({ "reset": true })).into_response())
+}
+
+async fn sessions(State(app): State<AppState>, session: Session, user: CurrentUser) -> ApiResult {
+    let security = security(&app)?;
+    let current = session.id().await?;
+    let list = crate::auth::list_sessions(&security, user.id(), current.as_deref())
+        .await
+        .map_err(|e| {
+            tracing::error!(target: "unchained_security", "listing sessions failed: {e}");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "session list unavailable")
+        })?;
+    Ok(Json(json!({ "sessions": list })).into_response())
+}
+
+/// `POST /api/v1/auth/sessions/end` body.
+#[derive(Debug, Deserialize)]
+pub struct EndBody {
+    /// The session's `id` from the list.
+    #[serde(default)]
+    pub id: String,
+}
+
+async fn end_session(
+    _: JsonOnly,
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<EndBody>,
+) -> ApiResult {
+    let security = security(&app)?;
+    let current = session
+        .id()
+        .await?
+        .map(|id| crate::auth::session_handle(&id));
+    if current.as_deref() == Some(body.id.as_str()) {
+        crate::auth::logout(&security, &session).await?;
+        return Ok(Json(json!({ "ended": true, "current": true })).into_response());
+    }
+    let ended = crate::auth::end_session(&security, user.id(), &body.id)
+        .await
+        .map_err(|e| {
+            tracing::error!(target: "unchained_security", "ending a session failed: {e}");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "could not end the session")
+        })?;
+    if !ended {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "no such session"));
+    }
+    Ok(Json(json!({ "ended": true, "current": false })).into_response())
+}
+
+async fn end_others(
+    _: JsonOnly,
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> ApiResult {
+    let security = security(&app)?;
+    let current = session.id().await?;
+    let ended = crate::auth::end_sessions(&security, user.id(), current.as_deref())
+        .await
+        .map_err(|e| {
+            tracing::error!(target: "unchained_security", "ending other sessions failed: {e}");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not end the sessions",
+            )
+        })?;
+    Ok(Json(json!({ "ended": ended })).into_response())
+}

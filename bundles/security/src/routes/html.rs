@@ -1,0 +1,633 @@
+//! HTML pages. Every form carries the session's CSRF token; every page is
+//! a template an app can override by name (`security/login.html`, ...).
+
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{HeaderValue, StatusCode, header};
+use minijinja::{Value, context};
+use serde::Deserialize;
+use unchained::routes::Routes;
+use unchained::state::AppState;
+use unchained_session::{Session, SessionError};
+
+use super::ClientAddress;
+use crate::config::SecurityConfig;
+use crate::flows::{self, LoginFailure, Registered};
+use crate::guards::{CurrentUser, MaybeUser};
+use crate::redirect::next_or;
+use crate::service::Security;
+
+/// Adds the enabled HTML routes to `routes`.
+pub fn routes(mut routes: Routes, config: &SecurityConfig) -> Routes {
+    routes = routes
+        .get("/login", login_page)
+        .post("/login", login_submit)
+        .get("/logout", logout_page)
+        .post("/logout", logout_submit)
+        .get("/sessions", sessions_page)
+        .post("/sessions/end", end_session_submit)
+        .post("/sessions/end-others", end_others_submit);
+    if config.registerable {
+        routes = routes
+            .get("/register", register_page)
+            .post("/register", register_submit);
+    }
+    if config.changeable {
+        routes = routes
+            .get("/change-password", change_page)
+            .post("/change-password", change_submit);
+    }
+    if config.recoverable {
+        routes = routes
+            .get("/forgot-password", forgot_page)
+            .post("/forgot-password", forgot_submit)
+            .get("/reset-password/{token}", reset_page)
+            .post("/reset-password/{token}", reset_submit);
+    }
+    if config.confirmable {
+        routes = routes
+            .get("/confirm/{token}", confirm)
+            .get("/send-confirmation-email", send_confirmation_page)
+            .post("/send-confirmation-email", send_confirmation_submit);
+    }
+    routes
+}
+
+/// A page's failure: a session error or a missing service.
+pub enum PageError {
+    /// The session store failed.
+    Session(SessionError),
+    /// The bundle is not set up (logged).
+    NotConfigured,
+}
+
+impl From<SessionError> for PageError {
+    fn from(e: SessionError) -> Self {
+        PageError::Session(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Session(e) => e.into_response(),
+            PageError::NotConfigured => {
+                tracing::error!(target: "unchained_security", "no Security service: the security bundle did not start");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+            }
+        }
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+fn security(app: &AppState) -> Result<Security, PageError> {
+    app.service::<Security>()
+        .cloned()
+        .ok_or(PageError::NotConfigured)
+}
+
+/// Renders `template` with the common context (CSRF token, feature flags,
+/// current user's email) plus `extra`, with `status`.
+async fn page(
+    app: &AppState,
+    session: &Session,
+    user: Option<&str>,
+    template: &str,
+    status: StatusCode,
+    extra: Value,
+) -> PageResult {
+    let security = security(app)?;
+    let config = security.config();
+    let csrf_token = crate::csrf::ensure_token(session).await?;
+    let ctx = context! {
+        csrf_token => csrf_token,
+        current_user => user,
+        registerable => config.registerable,
+        recoverable => config.recoverable,
+        changeable => config.changeable,
+        confirmable => config.confirmable,
+        ..extra
+    };
+    let mut response = app.render(template, ctx);
+    *response.status_mut() = if response.status().is_server_error() {
+        response.status()
+    } else {
+        status
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// A notice page (`security/message.html`).
+async fn message(
+    app: &AppState,
+    session: &Session,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> PageResult {
+    page(
+        app,
+        session,
+        None,
+        "security/message.html",
+        status,
+        context! { title => title, message => text },
+    )
+    .await
+}
+
+/// Query of `/login`.
+#[derive(Debug, Default, Deserialize)]
+pub struct NextQuery {
+    /// Where to go after login.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+async fn login_page(
+    State(app): State<AppState>,
+    session: Session,
+    user: MaybeUser,
+    Query(query): Query<NextQuery>,
+) -> PageResult {
+    let security = security(&app)?;
+    if user.0.is_some() {
+        let to = next_or(query.next.as_deref(), &security.config().post_login_view);
+        return Ok(Redirect::to(to).into_response());
+    }
+    let next = query
+        .next
+        .filter(|n| crate::redirect::safe_path(n).is_some());
+    page(
+        &app,
+        &session,
+        None,
+        "security/login.html",
+        StatusCode::OK,
+        context! { next => next, email => "" },
+    )
+    .await
+}
+
+/// The login form.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginForm {
+    /// Email.
+    #[serde(default)]
+    pub email: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+    /// Where to go after login.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+async fn login_submit(
+    State(app): State<AppState>,
+    session: Session,
+    ClientAddress(address): ClientAddress,
+    Form(form): Form<LoginForm>,
+) -> PageResult {
+    let security = security(&app)?;
+    match flows::check_login(&security, &form.email, &form.password, &address).await {
+        Ok(user) => {
+            crate::auth::login(&session, &user).await?;
+            let to = next_or(form.next.as_deref(), &security.config().post_login_view).to_owned();
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(failure) => {
+            let status = match failure {
+                LoginFailure::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                LoginFailure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::OK,
+            };
+            let next = form
+                .next
+                .filter(|n| crate::redirect::safe_path(n).is_some());
+            let mut response = page(
+                &app,
+                &session,
+                None,
+                "security/login.html",
+                status,
+                context! { next => next, email => form.email.trim(), errors => vec![failure.message()] },
+            )
+            .await?;
+            if let LoginFailure::Throttled(after) = failure
+                && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            Ok(response)
+        }
+    }
+}
+
+async fn logout_page(State(app): State<AppState>, session: Session, user: MaybeUser) -> PageResult {
+    let email = user.0.as_ref().map(|u| u.email().to_owned());
+    page(
+        &app,
+        &session,
+        email.as_deref(),
+        "security/logout.html",
+        StatusCode::OK,
+        context! {},
+    )
+    .await
+}
+
+async fn logout_submit(State(app): State<AppState>, session: Session) -> PageResult {
+    let security = security(&app)?;
+    crate::auth::logout(&security, &session).await?;
+    Ok(Redirect::to(&security.config().post_logout_view).into_response())
+}
+
+/// The registration form.
+#[derive(Debug, Default, Deserialize)]
+pub struct RegisterForm {
+    /// Email.
+    #[serde(default)]
+    pub email: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+    /// The password again.
+    #[serde(default)]
+    pub password_confirm: String,
+}
+
+async fn register_page(State(app): State<AppState>, session: Session) -> PageResult {
+    page(
+        &app,
+        &session,
+        None,
+        "security/register.html",
+        StatusCode::OK,
+        context! { email => "" },
+    )
+    .await
+}
+
+async fn register_submit(
+    State(app): State<AppState>,
+    session: Session,
+    Form(form): Form<RegisterForm>,
+) -> PageResult {
+    let security = security(&app)?;
+    let rerender = |errors: Vec<String>| {
+        let email = form.email.trim().to_owned();
+        let app = app.clone();
+        let session = session.clone();
+        async move {
+            page(
+                &app,
+                &session,
+                None,
+                "security/register.html",
+                StatusCode::OK,
+                context! { email => email, errors => errors },
+            )
+            .await
+        }
+    };
+    if form.password != form.password_confirm {
+        return rerender(vec!["The passwords do not match.".to_owned()]).await;
+    }
+    match flows::register(&app, &security, &form.email, &form.password).await {
+        Err(message) => rerender(vec![message]).await,
+        Ok(Registered::New { user, log_in: true }) => {
+            crate::auth::login(&session, &user).await?;
+            Ok(Redirect::to(&security.config().post_register_view).into_response())
+        }
+        Ok(Registered::New { log_in: false, .. }) | Ok(Registered::Existing) => {
+            message(
+                &app,
+                &session,
+                StatusCode::OK,
+                "Check your email",
+                "Thank you. To finish, follow the link in the email we have sent to the address you entered.",
+            )
+            .await
+        }
+    }
+}
+
+/// The password change form.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangeForm {
+    /// The current password.
+    #[serde(default)]
+    pub password: String,
+    /// The new password.
+    #[serde(default)]
+    pub new_password: String,
+    /// The new password again.
+    #[serde(default)]
+    pub new_password_confirm: String,
+}
+
+async fn change_page(
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> PageResult {
+    page(
+        &app,
+        &session,
+        Some(user.email()),
+        "security/change_password.html",
+        StatusCode::OK,
+        context! {},
+    )
+    .await
+}
+
+async fn change_submit(
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<ChangeForm>,
+) -> PageResult {
+    let security = security(&app)?;
+    let result = if form.new_password != form.new_password_confirm {
+        Err("The new passwords do not match.".to_owned())
+    } else {
+        flows::change_password(
+            &security,
+            &session,
+            &user.user,
+            &form.password,
+            &form.new_password,
+        )
+        .await
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&security.config().post_change_view).into_response()),
+        Err(message) => {
+            page(
+                &app,
+                &session,
+                Some(user.email()),
+                "security/change_password.html",
+                StatusCode::OK,
+                context! { errors => vec![message] },
+            )
+            .await
+        }
+    }
+}
+
+/// The forgot-password form.
+#[derive(Debug, Default, Deserialize)]
+pub struct EmailForm {
+    /// Email.
+    #[serde(default)]
+    pub email: String,
+}
+
+async fn forgot_page(State(app): State<AppState>, session: Session) -> PageResult {
+    page(
+        &app,
+        &session,
+        None,
+        "security/forgot_password.html",
+        StatusCode::OK,
+        context! {},
+    )
+    .await
+}
+
+async fn forgot_submit(
+    State(app): State<AppState>,
+    session: Session,
+    Form(form): Form<EmailForm>,
+) -> PageResult {
+    let security = security(&app)?;
+    flows::forgot_password(&app, &security, &form.email).await;
+    message(
+        &app,
+        &session,
+        StatusCode::OK,
+        "Check your email",
+        "If an account uses this address, we have sent it a link to reset the password.",
+    )
+    .await
+}
+
+async fn reset_page(
+    State(app): State<AppState>,
+    session: Session,
+    Path(token): Path<String>,
+) -> PageResult {
+    let security = security(&app)?;
+    match flows::check_reset_token(&security, &token).await {
+        Ok(_) => {
+            page(
+                &app,
+                &session,
+                None,
+                "security/reset_password.html",
+                StatusCode::OK,
+                context! { token => token },
+            )
+            .await
+        }
+        Err(text) => {
+            message(
+                &app,
+                &session,
+                StatusCode::BAD_REQUEST,
+                "Invalid link",
+                &text,
+            )
+            .await
+        }
+    }
+}
+
+/// The reset form.
+#[derive(Debug, Default, Deserialize)]
+pub struct ResetForm {
+    /// The new password.
+    #[serde(default)]
+    pub password: String,
+    /// The new password again.
+    #[serde(default)]
+    pub password_confirm: String,
+}
+
+async fn reset_submit(
+    State(app): State<AppState>,
+    session: Session,
+    Path(token): Path<String>,
+    Form(form): Form<ResetForm>,
+) -> PageResult {
+    let security = security(&app)?;
+    if form.password != form.password_confirm {
+        return page(
+            &app,
+            &session,
+            None,
+            "security/reset_password.html",
+            StatusCode::OK,
+            context! { token => token, errors => vec!["The passwords do not match."] },
+        )
+        .await;
+    }
+    match flows::reset_password(&security, &token, &form.password).await {
+        Ok(_) => Ok(Redirect::to(&security.config().post_reset_view).into_response()),
+        Err(text) => {
+            // A dead token cannot be retried; a policy error can.
+            if flows::check_reset_token(&security, &token).await.is_err() {
+                return message(
+                    &app,
+                    &session,
+                    StatusCode::BAD_REQUEST,
+                    "Invalid link",
+                    &text,
+                )
+                .await;
+            }
+            page(
+                &app,
+                &session,
+                None,
+                "security/reset_password.html",
+                StatusCode::OK,
+                context! { token => token, errors => vec![text] },
+            )
+            .await
+        }
+    }
+}
+
+async fn confirm(
+    State(app): State<AppState>,
+    session: Session,
+    Path(token): Path<String>,
+) -> PageResult {
+    let security = security(&app)?;
+    match flows::confirm_email(&security, &token).await {
+        Ok(_) => Ok(Redirect::to(&security.config().post_confirm_view).into_response()),
+        Err(text) => {
+            message(
+                &app,
+                &session,
+                StatusCode::BAD_REQUEST,
+                "Invalid link",
+                &text,
+            )
+            .await
+        }
+    }
+}
+
+async fn send_confirmation_page(State(app): State<AppState>, session: Session) -> PageResult {
+    page(
+        &app,
+        &session,
+        None,
+        "security/send_confirmation.html",
+        StatusCode::OK,
+        context! {},
+    )
+    .await
+}
+
+async fn send_confirmation_submit(
+    State(app): State<AppState>,
+    session: Session,
+    Form(form): Form<EmailForm>,
+) -> PageResult {
+    let security = security(&app)?;
+    if let Ok(Some(user)) = security.find_user_by_email(&form.email).await
+        && user.confirmed_at.is_none()
+        && user.active
+    {
+        flows::send_confirmation(&app, &security, &user);
+    }
+    message(
+        &app,
+        &session,
+        StatusCode::OK,
+        "Check your email",
+        "If an unconfirmed account uses this address, we have sent it a new confirmation link.",
+    )
+    .await
+}
+
+async fn sessions_page(
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> PageResult {
+    let security = security(&app)?;
+    let current = session.id().await?;
+    let (sessions, errors) =
+        match crate::auth::list_sessions(&security, user.id(), current.as_deref()).await {
+            Ok(list) => (list, Vec::new()),
+            Err(e) => {
+                tracing::error!(target: "unchained_security", "listing sessions failed: {e}");
+                (
+                    Vec::new(),
+                    vec!["The session list is unavailable right now.".to_owned()],
+                )
+            }
+        };
+    page(
+        &app,
+        &session,
+        Some(user.email()),
+        "security/sessions.html",
+        StatusCode::OK,
+        context! { sessions => sessions, errors => errors },
+    )
+    .await
+}
+
+/// Which session to end.
+#[derive(Debug, Default, Deserialize)]
+pub struct EndSessionForm {
+    /// The session's handle from the list.
+    #[serde(default)]
+    pub id: String,
+}
+
+async fn end_session_submit(
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<EndSessionForm>,
+) -> PageResult {
+    let security = security(&app)?;
+    let current = session
+        .id()
+        .await?
+        .map(|id| crate::auth::session_handle(&id));
+    if current.as_deref() == Some(form.id.as_str()) {
+        crate::auth::logout(&security, &session).await?;
+        return Ok(Redirect::to(&security.config().post_logout_view).into_response());
+    }
+    if let Err(e) = crate::auth::end_session(&security, user.id(), &form.id).await {
+        tracing::error!(target: "unchained_security", "ending a session failed: {e}");
+    }
+    Ok(Redirect::to("/sessions").into_response())
+}
+
+async fn end_others_submit(
+    State(app): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> PageResult {
+    let security = security(&app)?;
+    let current = session.id().await?;
+    if let Err(e) = crate::auth::end_sessions(&security, user.id(), current.as_deref()).await {
+        tracing::error!(target: "unchained_security", "ending other sessions failed: {e}");
+    }
+    Ok(Redirect::to("/sessions").into_response())
+}

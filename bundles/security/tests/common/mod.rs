@@ -1,0 +1,303 @@
+//! Shared set-up of the security bundle's HTTP tests: a fresh database per
+//! test, a chosen session store, a small app with protected routes, and a
+//! folder receiving mail.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use unchained::axum::handler::Handler;
+use unchained::config::ConfigBuilder;
+use unchained::prelude::*;
+use unchained::testing::{TestClient, TestResponse};
+use unchained_database::DatabaseBundle;
+use unchained_database::testing::TestDatabase;
+use unchained_security::{
+    CsrfToken, CurrentUser, MaybeUser, Security, SecurityBundle, roles_accepted, roles_required,
+};
+use unchained_session::SessionBundle;
+
+/// Which session store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Memory,
+    Filesystem,
+    Sqlite,
+    Redis,
+    Postgres,
+    Mysql,
+}
+
+/// A small app bundle with routes behind the guards.
+#[derive(Default)]
+pub struct GuardedApp;
+
+async fn whoami_handler(user: MaybeUser) -> String {
+    match user.0 {
+        Some(u) => format!("user:{}", u.email()),
+        None => "anonymous".to_owned(),
+    }
+}
+
+async fn protected(user: CurrentUser) -> String {
+    format!("protected:{}", user.email())
+}
+
+async fn admin() -> &'static str {
+    "admin area"
+}
+
+async fn staff() -> &'static str {
+    "staff area"
+}
+
+async fn app_form_page(csrf: CsrfToken) -> String {
+    csrf.0
+}
+
+async fn app_form_submit() -> &'static str {
+    "form accepted"
+}
+
+async fn api_private(user: CurrentUser) -> unchained::axum::Json<serde_json::Value> {
+    unchained::axum::Json(serde_json::json!({ "email": user.email() }))
+}
+
+#[unchained::async_trait]
+impl Bundle for GuardedApp {
+    fn name(&self) -> &'static str {
+        "app"
+    }
+
+    fn is_app(&self) -> bool {
+        true
+    }
+
+    fn routes(&self, _ctx: &RouteContext) -> Routes {
+        Routes::new()
+            .get("/", whoami_handler)
+            .get("/whoami", whoami_handler)
+            .get("/protected", protected)
+            .get("/admin", admin.layer(roles_required(["admin"])))
+            .get("/staff", staff.layer(roles_accepted(["admin", "staff"])))
+            .get("/app-form", app_form_page)
+            .post("/app-form", app_form_submit)
+            .get("/api/private", api_private)
+    }
+}
+
+/// A running test app.
+pub struct TestApp {
+    pub client: TestClient,
+    pub app: App,
+    pub db: TestDatabase,
+    pub mail: tempfile::TempDir,
+    pub store: Store,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    /// The bundle's service.
+    pub fn security(&self) -> Security {
+        self.app
+            .state()
+            .service::<Security>()
+            .expect("security service")
+            .clone()
+    }
+
+    /// A fresh client (own cookie jar) for the same app.
+    pub fn new_client(&self) -> TestClient {
+        TestClient::new(self.app.clone())
+    }
+
+    /// Creates an active, confirmed user.
+    pub async fn user(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> unchained_security::models::user::Model {
+        self.security()
+            .create_user(email, password, true, true)
+            .await
+            .expect("create user")
+    }
+
+    /// Emails written so far, oldest first.
+    pub fn mails(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.mail.path())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+
+    /// Waits (up to 5 s) until at least `n` emails were written.
+    pub async fn wait_for_mails(&self, n: usize) -> Vec<String> {
+        for _ in 0..100 {
+            let mails = self.mails();
+            if mails.len() >= n {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {n} email(s), found {}", self.mails().len());
+    }
+}
+
+/// The path of the link in `mail` that starts with `prefix` (e.g.
+/// `/reset-password/`), e.g. `/reset-password/abc.def`.
+pub fn link_path(mail: &str, prefix: &str) -> String {
+    let start = mail
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in:\n{mail}"));
+    mail[start..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Builds an app on `store` with fast argon2 parameters; `configure`
+/// adds options.
+pub async fn app_with(
+    store: Store,
+    configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> TestApp {
+    let db = match store {
+        Store::Postgres => TestDatabase::postgres().await,
+        Store::Mysql => TestDatabase::mysql().await,
+        _ => TestDatabase::sqlite().await,
+    }
+    .expect("test database");
+    unchained_security::models::create_tables(db.connection())
+        .await
+        .expect("create tables");
+    let session_type = match store {
+        Store::Memory => "memory",
+        Store::Filesystem => "filesystem",
+        Store::Redis => "redis",
+        _ => "sqlalchemy",
+    };
+    if session_type == "sqlalchemy" {
+        let (table, indexes) =
+            unchained_session::store::session_table(db.backend(), "flask_sessions");
+        db.connection()
+            .execute(&table)
+            .await
+            .expect("session table");
+        for index in indexes {
+            db.connection()
+                .execute(&index)
+                .await
+                .expect("session index");
+        }
+    }
+    let mail = tempfile::tempdir().expect("mail dir");
+    let mut prefix = [0u8; 8];
+    rand::fill(&mut prefix);
+    let prefix: String = prefix.iter().map(|b| format!("{b:02x}")).collect();
+    let url = db.url().to_owned();
+    let mail_dir = mail.path().display().to_string();
+    let session_dir = mail.path().join("sessions").display().to_string();
+    let app = unchained::app::build_with(
+        vec![
+            Arc::new(DatabaseBundle),
+            Arc::new(SessionBundle),
+            Arc::new(SecurityBundle),
+            Arc::new(GuardedApp),
+        ],
+        move |c| {
+            configure(
+                c.set("DATABASE_URL", url)
+                    .set(
+                        "SECRET_KEY",
+                        "test-secret-key-for-the-security-bundle-tests",
+                    )
+                    .set("SESSION_TYPE", session_type)
+                    .set("SESSION_KEY_PREFIX", format!("test-security-{prefix}:"))
+                    .set("SECURITY_PASSWORD_ARGON2_MEMORY_KIB", 64)
+                    .set("SECURITY_PASSWORD_ARGON2_ITERATIONS", 1)
+                    .set("SESSION_FILE_DIR", session_dir)
+                    .set("MAIL_FILE_DIR", mail_dir),
+            )
+        },
+        Environment::Test,
+    )
+    .await
+    .expect("build the app");
+    TestApp {
+        client: TestClient::new(app.clone()),
+        app,
+        db,
+        mail,
+        store,
+    }
+}
+
+/// [`app_with`] on the memory store.
+pub async fn app(configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> TestApp {
+    app_with(Store::Memory, configure).await
+}
+
+/// The CSRF token in an HTML page.
+pub fn csrf_in(page: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no csrf_token in:\n{page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// GETs `page` and returns its CSRF token.
+pub async fn csrf(client: &TestClient, page: &str) -> String {
+    let response = client.get(page).await;
+    assert_eq!(response.status(), 200, "GET {page}: {}", response.text());
+    csrf_in(&response.text())
+}
+
+/// Logs in through the HTML form; returns the response.
+pub async fn login(client: &TestClient, email: &str, password: &str) -> TestResponse {
+    let token = csrf(client, "/login").await;
+    client
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+}
+
+/// Posts an HTML form to `path` with the CSRF token of `page`.
+pub async fn post_with_csrf(
+    client: &TestClient,
+    page: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> TestResponse {
+    let token = csrf(client, page).await;
+    let mut fields: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+    fields.extend_from_slice(form);
+    client.post_form(path, &fields).await
+}
+
+/// Who the client is, per `/whoami`.
+pub async fn whoami(client: &TestClient) -> String {
+    client.get("/whoami").await.text()
+}

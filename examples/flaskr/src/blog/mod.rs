@@ -1,0 +1,17 @@
+//! The blog: posts and their views.
+
+pub mod post;
+mod views;
+
+use unchained::routes::Routes;
+
+/// The blog's routes.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/", views::index)
+        .get("/create", views::create_form)
+        .post("/create", views::create)
+        .get("/{id}/update", views::update_form)
+        .post("/{id}/update", views::update)
+        .post("/{id}/delete", views::delete)
+}
