@@ -6,6 +6,8 @@
 //! dependencies compile once for all tests (and all later runs) instead
 //! of once per project.
 
+pub mod guide;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;

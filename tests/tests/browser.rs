@@ -99,9 +99,15 @@ async fn submit(client: &Client, form_selector: &str) {
 async fn replayed_cookie_after_logout_shows_the_login_page() {
     let flaskr = workspace_root().join("examples/flaskr");
     let data = temp_dir();
-    let url = format!("sqlite://{}?mode=rwc", data.path().join("flaskr.sqlite").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        data.path().join("flaskr.sqlite").display()
+    );
     let env = [("UNCHAINED_DATABASE_URL", url.as_str())];
-    assert_success(&unchained_with_env(&flaskr, &["db", "upgrade"], &env), "flaskr db upgrade");
+    assert_success(
+        &unchained_with_env(&flaskr, &["db", "upgrade"], &env),
+        "flaskr db upgrade",
+    );
     let server = Server::start(&flaskr, &env);
     let base = format!("http://127.0.0.1:{}", server.port);
 
@@ -113,28 +119,72 @@ async fn replayed_cookie_after_logout_shows_the_login_page() {
     let mut shots = Shots { dir, step: 0 };
 
     // Register.
-    client.goto(&format!("{base}/register")).await.expect("open /register");
-    fill(&client, "form[action='/register'] input[name=email]", "ada@example.com").await;
-    fill(&client, "form[action='/register'] input[name=password]", "correct horse battery").await;
-    fill(&client, "form[action='/register'] input[name=password_confirm]", "correct horse battery").await;
+    client
+        .goto(&format!("{base}/register"))
+        .await
+        .expect("open /register");
+    fill(
+        &client,
+        "form[action='/register'] input[name=email]",
+        "ada@example.com",
+    )
+    .await;
+    fill(
+        &client,
+        "form[action='/register'] input[name=password]",
+        "correct horse battery",
+    )
+    .await;
+    fill(
+        &client,
+        "form[action='/register'] input[name=password_confirm]",
+        "correct horse battery",
+    )
+    .await;
     shots.take(&client, "register").await;
     submit(&client, "form[action='/register']").await;
 
     // Log in (registration may or may not log in: go through the form).
-    client.goto(&format!("{base}/login")).await.expect("open /login");
-    if client.find(Locator::Css("form[action='/login']")).await.is_ok() {
-        fill(&client, "form[action='/login'] input[name=email]", "ada@example.com").await;
-        fill(&client, "form[action='/login'] input[name=password]", "correct horse battery").await;
+    client
+        .goto(&format!("{base}/login"))
+        .await
+        .expect("open /login");
+    if client
+        .find(Locator::Css("form[action='/login']"))
+        .await
+        .is_ok()
+    {
+        fill(
+            &client,
+            "form[action='/login'] input[name=email]",
+            "ada@example.com",
+        )
+        .await;
+        fill(
+            &client,
+            "form[action='/login'] input[name=password]",
+            "correct horse battery",
+        )
+        .await;
         shots.take(&client, "login").await;
         submit(&client, "form[action='/login']").await;
     }
     client.goto(&format!("{base}/")).await.expect("open /");
-    let who = client.find(Locator::Id("current-user")).await.expect("logged in").text().await.unwrap();
+    let who = client
+        .find(Locator::Id("current-user"))
+        .await
+        .expect("logged in")
+        .text()
+        .await
+        .unwrap();
     assert_eq!(who, "ada@example.com");
     shots.take(&client, "logged-in").await;
 
     // Write a post.
-    client.goto(&format!("{base}/create")).await.expect("open /create");
+    client
+        .goto(&format!("{base}/create"))
+        .await
+        .expect("open /create");
     fill(&client, "#title", "Hello from Chromium").await;
     fill(&client, "#body", "Written by a real browser.").await;
     shots.take(&client, "create").await;
@@ -150,20 +200,45 @@ async fn replayed_cookie_after_logout_shows_the_login_page() {
         .find(|c| c.name() == "session")
         .cloned()
         .unwrap_or_else(|| panic!("a session cookie among {cookies:?}"));
-    client.find(Locator::Id("logout")).await.expect("logout button").click().await.unwrap();
+    client
+        .find(Locator::Id("logout"))
+        .await
+        .expect("logout button")
+        .click()
+        .await
+        .unwrap();
     client.goto(&format!("{base}/")).await.unwrap();
-    assert!(client.find(Locator::Id("login-link")).await.is_ok(), "logged out");
+    assert!(
+        client.find(Locator::Id("login-link")).await.is_ok(),
+        "logged out"
+    );
     shots.take(&client, "logged-out").await;
 
     // Put the old cookie back and reload the post form.
     client.delete_all_cookies().await.unwrap();
-    client.add_cookie(session.clone()).await.expect("cookie set");
+    client
+        .add_cookie(session.clone())
+        .await
+        .expect("cookie set");
     client.goto(&format!("{base}/create")).await.unwrap();
     let current = client.current_url().await.unwrap();
     shots.take(&client, "replayed-cookie").await;
-    assert_eq!(current.path(), "/login", "the replayed cookie must not reach the post form");
-    assert!(client.find(Locator::Css("form[action='/login']")).await.is_ok(), "the login page shows");
-    assert!(client.find(Locator::Id("post-form")).await.is_err(), "no post form");
+    assert_eq!(
+        current.path(),
+        "/login",
+        "the replayed cookie must not reach the post form"
+    );
+    assert!(
+        client
+            .find(Locator::Css("form[action='/login']"))
+            .await
+            .is_ok(),
+        "the login page shows"
+    );
+    assert!(
+        client.find(Locator::Id("post-form")).await.is_err(),
+        "no post form"
+    );
 
     client.close().await.unwrap();
     drop(server);

@@ -179,3 +179,117 @@ fn a_bundle_appears_only_while_unchained_toml_lists_it() {
     );
     assert!(err.contains("acme-extra"), "{err}");
 }
+
+/// The `csrf_token` hidden field of a page.
+fn csrf_token(page: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page
+        .find(marker)
+        .map(|i| i + marker.len())
+        .expect("a csrf_token field");
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_project_with_security_logs_in_and_out_out_of_the_box() {
+    let dir = temp_dir();
+    let output = unchained(
+        dir.path(),
+        &["new", "project", "secure", "--security", "--no-prompt"],
+    );
+    assert_success(&output, "unchained new project secure --security");
+    let project = dir.path().join("secure");
+    let created = stdout(&output);
+    let next = created.split("Next:").nth(1).unwrap_or_default();
+    assert!(
+        !next.contains("db upgrade"),
+        "the tables were created by `new`:\n{created}"
+    );
+    let migrations: Vec<_> = std::fs::read_dir(project.join("db/migrations"))
+        .unwrap()
+        .collect();
+    assert_eq!(
+        migrations.len(),
+        1,
+        "one migration creates the bundles' tables"
+    );
+
+    let server = Server::start(&project, &[]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{base}/register"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("csrf_token", csrf_token(&page)),
+        ("email", "grace@example.com".to_owned()),
+        ("password", "a long enough password".to_owned()),
+        ("password_confirm", "a long enough password".to_owned()),
+    ];
+    let registered = client
+        .post(format!("{base}/register"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        registered.status().is_success(),
+        "register: {}",
+        registered.status()
+    );
+
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("csrf_token", csrf_token(&page)),
+        ("email", "grace@example.com".to_owned()),
+        ("password", "a long enough password".to_owned()),
+    ];
+    let home = client
+        .post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("Logged in as <span id=\"current-user\">grace@example.com</span>"),
+        "{home}"
+    );
+
+    let form = [("csrf_token", csrf_token(&home))];
+    let home = client
+        .post(format!("{base}/logout"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        home.contains("href=\"/login\"") && !home.contains("current-user"),
+        "{home}"
+    );
+}

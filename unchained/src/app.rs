@@ -308,13 +308,17 @@ impl App {
         tracing::info!(address = ?addr, "serving");
         // Handlers may read the client's address with `ConnectInfo<SocketAddr>`
         // (e.g. the security bundle's per-address login throttle).
-        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Error::Io {
-                what: "serve HTTP".into(),
-                message: e.to_string(),
-            })
+        axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Io {
+            what: "serve HTTP".into(),
+            message: e.to_string(),
+        })
     }
 }
 

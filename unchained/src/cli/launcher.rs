@@ -64,14 +64,32 @@ fn local(args: Vec<OsString>) -> ExitCode {
 
 /// Runs the project's binary with `args` through `cargo run`.
 fn delegate(root: &Path, args: &[OsString]) -> ExitCode {
+    match run_project_binary(root, args) {
+        Ok(status) => match status.code() {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            // Killed by a signal (e.g. Ctrl-C while serving): not a failure of ours.
+            None => ExitCode::from(130),
+        },
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Builds (when needed) and runs the binary of the project at `root` with
+/// `args`, showing cargo's progress unless `UNCHAINED_QUIET_BUILD` is set.
+pub fn run_project_binary(
+    root: &Path,
+    args: &[OsString],
+) -> Result<std::process::ExitStatus, String> {
     let manifest = root.join("Cargo.toml");
     if !manifest.is_file() {
-        eprintln!(
-            "error: {} has an {MANIFEST} but no Cargo.toml: an Unchained project is a cargo package; \
+        return Err(format!(
+            "{} has an {MANIFEST} but no Cargo.toml: an Unchained project is a cargo package; \
              create one with `unchained new project NAME`",
             root.display()
-        );
-        return ExitCode::from(2);
+        ));
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Process::new(cargo);
@@ -81,17 +99,7 @@ fn delegate(root: &Path, args: &[OsString]) -> ExitCode {
         command.arg("--quiet");
     }
     command.arg("--").args(args).env(PROJECT_ROOT_VAR, root);
-    match command.status() {
-        Ok(status) => match status.code() {
-            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-            // Killed by a signal (e.g. Ctrl-C while serving): not a failure of ours.
-            None => ExitCode::from(130),
-        },
-        Err(e) => {
-            eprintln!(
-                "error: cannot run cargo to build and start the project's binary: {e}\nhint: install Rust with rustup and make sure `cargo` is on PATH"
-            );
-            ExitCode::FAILURE
-        }
-    }
+    command.status().map_err(|e| {
+        format!("cannot run cargo to build and start the project's binary: {e}\nhint: install Rust with rustup and make sure `cargo` is on PATH")
+    })
 }

@@ -55,6 +55,10 @@ pub fn command() -> Command {
                         .help("Database backend to compile in (default sqlite); implies --database"),
                 )
                 .arg(flag("no-prompt", "Never ask: take the flags as given"))
+                .arg(flag(
+                    "no-migrate",
+                    "With a database: do not build the project and create its tables now",
+                ))
                 .arg(flag("force", "Write into DIR even if it is not empty, replacing files")),
         )
 }
@@ -149,11 +153,42 @@ pub fn run(matches: &ArgMatches) -> anyhow::Result<()> {
         written.len()
     );
     println!("Bundles: {}", options.bundles().join(", "));
-    println!(
-        "\nNext:\n  cd {}\n  unchained run        # serves http://127.0.0.1:5000/\n  cargo test           # runs the project's tests",
-        dir.display()
-    );
+    let mut next = vec![format!("cd {}", dir.display())];
+    if options.database {
+        let steps = [
+            vec!["db", "migrate", "-m", "create tables"],
+            vec!["db", "upgrade"],
+        ];
+        if m.get_flag("no-migrate") || !create_tables(&dir, &steps) {
+            next.push("unchained db migrate -m \"create tables\"".to_owned());
+            next.push("unchained db upgrade".to_owned());
+        }
+    }
+    next.push("unchained run        # serves http://127.0.0.1:5000/".to_owned());
+    next.push("cargo test           # runs the project's tests".to_owned());
+    println!("\nNext:\n  {}", next.join("\n  "));
     Ok(())
+}
+
+/// Builds the new project and runs `steps` with its binary, so that its
+/// bundles' tables exist before the first `unchained run`. A failure (e.g.
+/// a database server that is not running) is reported, not fatal: the
+/// project is written and the steps can be run later.
+fn create_tables(dir: &Path, steps: &[Vec<&str>]) -> bool {
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+    println!("\nBuilding the project and creating its tables (skip with --no-migrate)...");
+    for step in steps {
+        let args: Vec<std::ffi::OsString> = step.iter().map(Into::into).collect();
+        let ok = matches!(super::launcher::run_project_binary(&root, &args), Ok(status) if status.success());
+        if !ok {
+            eprintln!(
+                "warning: `unchained {}` did not succeed; run it yourself once the problem above is fixed",
+                step.join(" ")
+            );
+            return false;
+        }
+    }
+    true
 }
 
 /// Asks one question per bundle, from the most to the least inclusive.

@@ -1,0 +1,729 @@
+//! The tutorial as a new user follows it, once on SQLite and once on
+//! PostgreSQL, with the same code: scaffold flaskr with the CLI, enable
+//! the session bundle, let `unchained db migrate` write the sessions
+//! migration, apply it, enable the security bundle, then register, log in
+//! and log out over HTTP while watching the `flask_sessions` table.
+//!
+//! Each command goes through [`Tutorial::sh`], written exactly as the
+//! guide (`docs/src/tutorial/`) shows it; the SQLite run ends by checking
+//! that it ran every command the guide shows (`tests/tests/guide.rs`
+//! checks the same statically, without building anything).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use unchained_database::migration::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use unchained_database::testing::TestDatabase;
+use unchained_tests::guide;
+use unchained_tests::*;
+
+const EMAIL: &str = "ada@example.com";
+const PASSWORD: &str = "correct horse battery";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A user at a shell: a current folder, exported variables, and the list
+/// of commands typed so far.
+struct Tutorial {
+    cwd: PathBuf,
+    env: Vec<(String, String)>,
+    ran: Vec<String>,
+    // A HOME of its own, so git reads no user config.
+    home: tempfile::TempDir,
+}
+
+impl Tutorial {
+    fn new(cwd: &Path, env: Vec<(String, String)>) -> Tutorial {
+        Tutorial {
+            cwd: cwd.to_owned(),
+            env,
+            ran: Vec::new(),
+            home: temp_dir(),
+        }
+    }
+
+    /// Runs one command line of the guide; fails the test, with the
+    /// command's output, unless it succeeds. Returns stdout and stderr.
+    fn sh(&mut self, line: &str) -> String {
+        let words = guide::split_words(line).unwrap_or_else(|e| panic!("{e}"));
+        self.ran
+            .push(guide::normalise(line).unwrap_or_else(|e| panic!("{e}")));
+        let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let output: Output = match words[0].as_str() {
+            "cd" => {
+                assert_eq!(args.len(), 1, "cd takes one folder: {line}");
+                self.cwd = self.cwd.join(args[0]);
+                assert!(self.cwd.is_dir(), "{line}: no such folder");
+                return String::new();
+            }
+            "unchained" => unchained_with_env(&self.cwd, &args, &env),
+            "cargo" => {
+                let mut command = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+                command
+                    .args(&args)
+                    .current_dir(&self.cwd)
+                    .env("CARGO_TARGET_DIR", e2e_target_dir())
+                    .env_remove("UNCHAINED_ENV")
+                    .envs(env.iter().copied());
+                command.output().expect("cargo runs")
+            }
+            "git" => Command::new("git")
+                .args(&args)
+                .current_dir(&self.cwd)
+                .env("HOME", self.home.path())
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_AUTHOR_NAME", "Ada")
+                .env("GIT_AUTHOR_EMAIL", EMAIL)
+                .env("GIT_COMMITTER_NAME", "Ada")
+                .env("GIT_COMMITTER_EMAIL", EMAIL)
+                .output()
+                .expect("git runs"),
+            other => panic!("the tutorial test cannot run `{other}` (from `{line}`)"),
+        };
+        assert_success(&output, line);
+        format!("{}{}", stdout(&output), stderr(&output))
+    }
+
+    /// `unchained run`, as the guide shows it: serves until dropped.
+    fn serve(&mut self, line: &str) -> Server {
+        assert_eq!(line, "unchained run");
+        self.ran.push(line.to_owned());
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Server::start(&self.cwd, &env)
+    }
+
+    fn file(&self, path: &str) -> String {
+        fs::read_to_string(self.cwd.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        fs::write(self.cwd.join(path), text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+
+    /// Enables a bundle as the guide says: uncomment its line in
+    /// `Cargo.toml`, list it in `unchained.toml` before `app`.
+    fn enable_bundle(&self, krate: &str, bundle: &str) {
+        let cargo = self.file("Cargo.toml");
+        let commented = format!("# {krate} = ");
+        let lines: Vec<&str> = cargo
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&commented))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "the scaffold's Cargo.toml should list `{commented}...` once, commented out:\n{cargo}"
+        );
+        let enabled = cargo.replacen(&commented, &format!("{krate} = "), 1);
+        self.write("Cargo.toml", &enabled);
+
+        let manifest = self.file("unchained.toml");
+        assert!(
+            manifest.contains("    \"app\",\n"),
+            "unchained.toml lists app: {manifest}"
+        );
+        let listed = manifest.replacen(
+            "    \"app\",\n",
+            &format!("    \"{bundle}\",\n    \"app\",\n"),
+            1,
+        );
+        self.write("unchained.toml", &listed);
+    }
+
+    /// Sets `KEY = value` (TOML) in `[default]` of `unchained.toml`.
+    fn set_default(&self, key: &str, value: &str) {
+        let manifest = self.file("unchained.toml");
+        let line = format!("{key} = {value}");
+        let mut out = Vec::new();
+        let mut replaced = false;
+        for l in manifest.lines() {
+            if l.trim_start().starts_with(&format!("{key} "))
+                || l.trim_start().starts_with(&format!("{key}="))
+            {
+                out.push(line.clone());
+                replaced = true;
+            } else {
+                out.push(l.to_owned());
+            }
+        }
+        let mut text = out.join("\n") + "\n";
+        if !replaced {
+            assert!(
+                text.contains("[default]\n"),
+                "unchained.toml has [default]: {manifest}"
+            );
+            text = text.replacen("[default]\n", &format!("[default]\n{line}\n"), 1);
+        }
+        self.write("unchained.toml", &text);
+    }
+
+    fn migrations(&self) -> Vec<PathBuf> {
+        let dir = self.cwd.join("db/migrations");
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+}
+
+/// Real queries on the project's database.
+struct Database {
+    runtime: tokio::runtime::Runtime,
+    connection: Option<DatabaseConnection>,
+    // For PostgreSQL: the fresh database, dropped at the end.
+    test_database: Option<TestDatabase>,
+}
+
+impl Database {
+    fn new(backend: Backend) -> Database {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let test_database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                runtime
+                    .block_on(TestDatabase::postgres())
+                    .expect("a fresh PostgreSQL database on 127.0.0.1:5432"),
+            ),
+        };
+        Database {
+            runtime,
+            connection: None,
+            test_database,
+        }
+    }
+
+    /// Connects to the SQLite file of a project (after `db migrate`
+    /// created it).
+    fn open_sqlite(&mut self, file: &Path) {
+        let url = format!("sqlite:{}", file.display());
+        let parent = file.parent().expect("a folder");
+        let connection = self
+            .runtime
+            .block_on(unchained_database::connect_url(&url, parent))
+            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+        self.connection = Some(connection);
+    }
+
+    fn connection(&self) -> &DatabaseConnection {
+        match (&self.connection, &self.test_database) {
+            (Some(c), _) => c,
+            (None, Some(db)) => db.connection(),
+            (None, None) => panic!("no database connection yet"),
+        }
+    }
+
+    /// `SELECT COUNT(*) ...`: the count, or the database's error.
+    fn count(&self, sql: &str) -> Result<i64, String> {
+        let connection = self.connection();
+        let statement = Statement::from_string(connection.get_database_backend(), sql.to_owned());
+        self.runtime.block_on(async {
+            let row = connection
+                .query_one_raw(statement)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no row")?;
+            row.try_get_by_index::<i64>(0).map_err(|e| e.to_string())
+        })
+    }
+
+    fn finish(mut self) {
+        self.connection = None;
+        if let Some(db) = self.test_database.take() {
+            self.runtime
+                .block_on(db.cleanup())
+                .expect("drop the test database");
+        }
+    }
+}
+
+#[test]
+fn tutorial_on_sqlite() {
+    follow_tutorial(Backend::Sqlite);
+}
+
+#[test]
+fn tutorial_on_postgres() {
+    follow_tutorial(Backend::Postgres);
+}
+
+fn follow_tutorial(backend: Backend) {
+    let mut db = Database::new(backend);
+    let workspace = temp_dir();
+    let env = match &db.test_database {
+        Some(pg) => vec![("UNCHAINED_DATABASE_URL".to_owned(), pg.url().to_owned())],
+        None => Vec::new(),
+    };
+    let mut t = Tutorial::new(workspace.path(), env);
+
+    // Getting started.
+    match backend {
+        Backend::Sqlite => t.sh("unchained new project flaskr --database --no-prompt"),
+        // The guide's variant for PostgreSQL (database chapter).
+        Backend::Postgres => t.sh("unchained new project flaskr --db postgres --no-prompt"),
+    };
+    t.sh("cd flaskr");
+    let bundles = t.sh("unchained bundles");
+    assert_order(&bundles, &["unchained.bundles.database", "app"]);
+    let urls = t.sh("unchained urls");
+    assert!(
+        urls.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["GET", "/", "flaskr::app::index", "app"]),
+        "{urls}"
+    );
+    {
+        let server = t.serve("unchained run");
+        let (status, body) = server.get("/");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Welcome to flaskr"), "{body}");
+    }
+    t.sh("git init");
+    t.sh("git add .");
+    t.sh("git commit -m 'new unchained project'");
+
+    // The database.
+    let url = t.sh("unchained config DATABASE_URL");
+    match backend {
+        Backend::Sqlite => assert!(url.contains("sqlite:db/development.sqlite"), "{url}"),
+        Backend::Postgres => assert!(
+            url.contains("environment variable UNCHAINED_DATABASE_URL"),
+            "{url}"
+        ),
+    }
+    let current = t.sh("unchained db current");
+    assert!(
+        current.contains("base"),
+        "no migration is applied yet: {current}"
+    );
+
+    // Server-side sessions.
+    t.enable_bundle("unchained-session", "unchained.bundles.session");
+    t.set_default("SESSION_TYPE", "\"sqlalchemy\"");
+    t.set_default("SESSION_SQLALCHEMY_TABLE", "\"flask_sessions\"");
+    let bundles = t.sh("unchained bundles");
+    assert_order(
+        &bundles,
+        &[
+            "unchained.bundles.database",
+            "unchained.bundles.session",
+            "app",
+        ],
+    );
+    let migrate = t.sh("unchained db migrate -m 'create sessions table'");
+    let files = t.migrations();
+    assert_eq!(files.len(), 1, "one migration file: {files:?}\n{migrate}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with('m') && name.ends_with("_create_sessions_table.rs"),
+        "{name}"
+    );
+    let migration = fs::read_to_string(&files[0]).unwrap();
+    assert_sessions_migration(&migration);
+    if backend == Backend::Sqlite {
+        db.open_sqlite(&t.cwd.join("db/development.sqlite"));
+    }
+    assert!(
+        db.count("SELECT COUNT(*) FROM flask_sessions").is_err(),
+        "the table must not exist before `db upgrade`"
+    );
+    let upgrade = t.sh("unchained db upgrade");
+    assert!(upgrade.contains("flask_sessions"), "{upgrade}");
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM (SELECT id, session_id, data, expiry, created_at, updated_at FROM flask_sessions) AS t"),
+        Ok(0),
+        "the table exists with the tutorial's columns"
+    );
+    let again = t.sh("unchained db migrate -m 'create sessions table'");
+    assert!(again.contains("No changes in schema detected."), "{again}");
+    assert_eq!(t.migrations().len(), 1, "no second file");
+    t.sh("git add .");
+    let status = t.sh("git status");
+    assert!(status.contains(&name), "the migration is staged: {status}");
+    t.sh("git commit -m 'install session bundle'");
+    let tracked = git_ls_files(&t);
+    assert!(
+        tracked.contains(&format!("db/migrations/{name}")),
+        "{tracked}"
+    );
+    assert!(
+        !tracked.contains(".sqlite"),
+        "the database is not committed: {tracked}"
+    );
+
+    // Security.
+    t.enable_bundle("unchained-security", "unchained.bundles.security");
+    t.set_default("SECURITY_REGISTERABLE", "true");
+    let bundles = t.sh("unchained bundles");
+    assert_order(
+        &bundles,
+        &[
+            "unchained.bundles.database",
+            "unchained.bundles.session",
+            "unchained.bundles.security",
+            "app",
+        ],
+    );
+    let migrate = t.sh("unchained db migrate -m 'create security tables'");
+    let files = t.migrations();
+    assert_eq!(
+        files.len(),
+        2,
+        "a second migration file: {files:?}\n{migrate}"
+    );
+    let security = fs::read_to_string(&files[1]).unwrap();
+    assert!(security.contains(".table(\"users\")"), "{security}");
+    assert!(
+        !security.contains("create table flask_sessions"),
+        "the sessions table is not created twice: {security}"
+    );
+    t.sh("unchained db upgrade");
+    assert_eq!(db.count("SELECT COUNT(*) FROM users"), Ok(0));
+
+    let server = t.serve("unchained run");
+    register_login_logout(&server, &db);
+    drop(server);
+    t.sh("git add .");
+    t.sh("git commit -m 'install security bundle'");
+
+    // Testing.
+    let tests = t.sh("cargo test");
+    assert!(tests.contains("test result: ok"), "{tests}");
+
+    if backend == Backend::Sqlite {
+        assert_guide_was_followed(&t.ran);
+    }
+    db.finish();
+}
+
+/// Register (which logs in), log out, log in, log out, replay the old
+/// cookie: the `flask_sessions` row of a logged-in session exists exactly
+/// while the user is logged in.
+fn register_login_logout(server: &Server, db: &Database) {
+    let mut http = Http::new(server.port);
+    let logged_in = "SELECT COUNT(*) FROM flask_sessions WHERE owner IS NOT NULL";
+    let row = |id: &str| {
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{id}"
+        );
+        db.count(&format!(
+            "SELECT COUNT(*) FROM flask_sessions WHERE session_id = '{id}'"
+        ))
+        .expect("query flask_sessions")
+    };
+
+    let page = http.get("/register");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page.csrf_token();
+    let done = http.post(
+        "/register",
+        &[
+            ("csrf_token", &token),
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    );
+    assert_eq!(done.status, 303, "registered: {}", done.body);
+    assert_eq!(db.count("SELECT COUNT(*) FROM users"), Ok(1));
+    logout(&mut http);
+    assert_eq!(db.count(logged_in), Ok(0), "nobody is logged in");
+
+    // Log in: the session's row appears.
+    let page = http.get("/login");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page.csrf_token();
+    let done = http.post(
+        "/login",
+        &[
+            ("csrf_token", &token),
+            ("email", EMAIL),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(done.status, 303, "logged in: {}", done.body);
+    assert_eq!(done.header("location").as_deref(), Some("/"));
+    let cookie = http
+        .cookies
+        .get("session")
+        .cloned()
+        .expect("a session cookie");
+    let id = cookie.split('.').next().unwrap_or_default().to_owned();
+    assert_eq!(
+        row(&id),
+        1,
+        "the logged-in session is a row of flask_sessions"
+    );
+    assert_eq!(db.count(logged_in), Ok(1));
+    let sessions = http.get("/sessions");
+    assert_eq!(sessions.status, 200, "{}", sessions.body);
+    assert!(sessions.body.contains(EMAIL), "{}", sessions.body);
+
+    // Log out: the row is gone, and the old cookie is an anonymous visitor.
+    logout(&mut http);
+    assert_eq!(row(&id), 0, "logout deletes the session's row");
+    assert_eq!(db.count(logged_in), Ok(0));
+    http.cookies.insert("session".to_owned(), cookie);
+    let replayed = http.get("/sessions");
+    assert_eq!(replayed.status, 303, "{}", replayed.body);
+    assert!(
+        replayed
+            .header("location")
+            .is_some_and(|l| l.starts_with("/login")),
+        "the replayed cookie is sent to the login page: {:?}",
+        replayed.headers
+    );
+}
+
+fn logout(http: &mut Http) {
+    let page = http.get("/logout");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page.csrf_token();
+    let done = http.post("/logout", &[("csrf_token", &token)]);
+    assert_eq!(done.status, 303, "logged out: {}", done.body);
+}
+
+fn assert_order(output: &str, names: &[&str]) {
+    let positions: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            output
+                .find(&format!(" {n} "))
+                .or_else(|| output.find(&format!(" {n}\n")))
+                .unwrap_or_else(|| panic!("{n} is not listed:\n{output}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "expected the order {names:?}:\n{output}"
+    );
+}
+
+fn assert_sessions_migration(text: &str) {
+    let changes: Vec<&str> = text.lines().filter(|l| l.starts_with("//! - ")).collect();
+    assert_eq!(
+        changes,
+        ["//! - create table flask_sessions"],
+        "the migration creates flask_sessions and nothing else:\n{text}"
+    );
+    assert_eq!(text.matches("create_table(").count(), 1, "{text}");
+    for column in [
+        r#"ColumnDef::new("id").integer().not_null().auto_increment().primary_key()"#,
+        r#"ColumnDef::new("session_id").string_len(255).not_null().unique_key()"#,
+        r#"ColumnDef::new("data").blob().not_null()"#,
+        r#"ColumnDef::new("expiry").date_time().null()"#,
+        r#"ColumnDef::new("created_at").timestamp_with_time_zone().not_null().default(Expr::cust("CURRENT_TIMESTAMP"))"#,
+        r#"ColumnDef::new("updated_at").timestamp_with_time_zone().not_null().default(Expr::cust("CURRENT_TIMESTAMP"))"#,
+    ] {
+        assert!(
+            text.contains(column),
+            "the migration lacks {column}:\n{text}"
+        );
+    }
+    assert!(text.contains(r#".table("flask_sessions")"#), "{text}");
+    assert!(
+        text.contains(r#"drop_table(Table::drop().table("flask_sessions")"#),
+        "down drops the table:\n{text}"
+    );
+}
+
+fn git_ls_files(t: &Tutorial) -> String {
+    let output = Command::new("git")
+        .args(["ls-files"])
+        .current_dir(&t.cwd)
+        .output()
+        .expect("git runs");
+    assert_success(&output, "git ls-files");
+    stdout(&output)
+}
+
+/// Every command of the guide, except those marked as skipped, was run.
+fn assert_guide_was_followed(ran: &[String]) {
+    let commands = guide::guide_commands().unwrap_or_else(|e| panic!("{e}"));
+    let missing: Vec<String> = commands
+        .iter()
+        .filter(|c| c.skip.is_none() && !ran.contains(&c.command))
+        .map(|c| format!("{}:{}: {}", c.chapter, c.line, c.command))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the guide shows commands this test did not run:\n{}\nit ran:\n{}",
+        missing.join("\n"),
+        ran.join("\n")
+    );
+}
+
+/// A minimal HTTP/1.1 client with a cookie jar, on 127.0.0.1.
+struct Http {
+    port: u16,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The value of the page's hidden `csrf_token` field.
+    fn csrf_token(&self) -> String {
+        let field = "name=\"csrf_token\" value=\"";
+        let start = self
+            .body
+            .find(field)
+            .unwrap_or_else(|| panic!("no csrf_token field in:\n{}", self.body))
+            + field.len();
+        let end = self.body[start..].find('"').expect("a closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+}
+
+impl Http {
+    fn new(port: u16) -> Http {
+        Http {
+            port,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        self.send("GET", path, None)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send("POST", path, Some(body))
+    }
+
+    fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Page {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            request.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
+        }
+        let body = form.unwrap_or_default();
+        if method == "POST" {
+            request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).expect("read");
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {raw:?}"));
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        for (_, value) in headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        {
+            let pair = value.split(';').next().unwrap_or_default();
+            let Some((name, val)) = pair.split_once('=') else {
+                continue;
+            };
+            let expired = val.is_empty() || value.to_ascii_lowercase().contains("max-age=0");
+            if expired {
+                self.cookies.remove(name.trim());
+            } else {
+                self.cookies
+                    .insert(name.trim().to_owned(), val.trim().to_owned());
+            }
+        }
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
