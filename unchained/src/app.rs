@@ -121,9 +121,13 @@ impl LoadedApp {
     }
 
     /// Checks the config: the production secret and each bundle's own
-    /// typed config.
+    /// typed config. Keys that look like a bundle's but are not (a typo) are
+    /// logged as warnings.
     pub fn validate(&self) -> Result<(), Error> {
         config::check_production_secret(&self.config)?;
+        for warning in self.unknown_keys() {
+            tracing::warn!("{warning}");
+        }
         for bundle in self.bundles.iter() {
             bundle
                 .validate_config(&self.config)
@@ -133,6 +137,38 @@ impl LoadedApp {
                 })?;
         }
         Ok(())
+    }
+
+    /// Keys set in the config that share a bundle's prefix (`SESSION_`,
+    /// `SECURITY_`, ...) but that no bundle knows: most likely typos.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        let mut known: Vec<String> = config::CORE_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        for bundle in self.bundles.iter() {
+            known.extend(bundle.config_defaults(self.env).keys().map(str::to_owned));
+            known.extend(
+                bundle
+                    .optional_config_keys()
+                    .iter()
+                    .map(|k| (*k).to_owned()),
+            );
+        }
+        let prefix = |key: &str| key.split('_').next().unwrap_or_default().to_owned();
+        let prefixes: std::collections::HashSet<String> = known.iter().map(|k| prefix(k)).collect();
+        self.config
+            .entries()
+            .into_iter()
+            .filter(|e| {
+                !known.contains(&e.key)
+                    && (prefixes.contains(&prefix(&e.key))
+                        || config::closest(&e.key, &known).is_some())
+            })
+            .map(|e| {
+                let hint = config::closest(&e.key, &known)
+                    .map(|k| format!(": did you mean {k}?"))
+                    .unwrap_or_else(|| ": no loaded bundle reads it".to_owned());
+                format!("unknown config key {} (from {}){hint}", e.key, e.source)
+            })
+            .collect()
     }
 
     /// Every route of every bundle, with the app's overrides applied,

@@ -77,6 +77,14 @@ pub trait Bundle: Send + Sync + 'static {
         ConfigDefaults::new()
     }
 
+    /// Keys this bundle reads that have no default (e.g. an optional
+    /// cookie domain). With the keys of [`config_defaults`](Bundle::config_defaults)
+    /// they tell a misspelt key (`SESSION_TPYE`) from a real one: the app
+    /// warns about a key that shares a bundle's prefix but is neither.
+    fn optional_config_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Config keys whose values are secrets: `unchained config` masks them.
     ///
     /// Keys containing `SECRET`, `PASSWORD` or `TOKEN` are always masked.

@@ -380,3 +380,33 @@ async fn production_refuses_to_build_without_a_secret_key() {
     .to_string();
     assert!(err.contains("SECRET_KEY is not set"), "{err}");
 }
+
+#[test]
+fn misspelt_bundle_keys_are_reported_with_a_hint() {
+    let mut lib = TestBundle::new("unchained.bundles.session");
+    lib.greeting = Some("hi");
+    let registry = registry(&[lib]);
+    let resolved = registry
+        .resolve(&manifest(&["unchained.bundles.session"]))
+        .unwrap();
+    let config = unchained::config::Config::builder(Environment::Test)
+        .defaults(
+            "unchained.bundles.session",
+            ConfigDefaults::new().set("GREETING", "hi"),
+        )
+        .set("GREETNG", "typo")
+        .set("GREETING_STYLE", "no bundle reads it")
+        .set("APP_TITLE", "an app key with its own prefix")
+        .build();
+    let loaded = unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config);
+    let warnings = loaded.unknown_keys();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("GREETING_STYLE") && warnings[0].contains("no loaded bundle reads it"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("GREETNG") && warnings[1].contains("did you mean GREETING?"),
+        "{warnings:?}"
+    );
+}

@@ -73,6 +73,9 @@ pub(crate) fn config(loaded: &LoadedApp, matches: &ArgMatches) -> anyhow::Result
             print_table(&rows);
         }
     }
+    for warning in loaded.unknown_keys() {
+        eprintln!("warning: {warning}");
+    }
     Ok(())
 }
 

@@ -71,3 +71,26 @@ impl Provider for BundleDefaults {
         Ok(Profile::Default.collect(self.values.clone()))
     }
 }
+
+/// One value set by code on top of every layer (tests, CLI flags).
+pub(crate) struct Overrides {
+    values: Dict,
+}
+
+impl Overrides {
+    pub(crate) fn new(key: &str, value: Value) -> Self {
+        let mut values = Dict::new();
+        values.insert(key.to_owned(), value);
+        Overrides { values }
+    }
+}
+
+impl Provider for Overrides {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("set by code")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Global.collect(self.values.clone()))
+    }
+}

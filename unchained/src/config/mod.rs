@@ -45,6 +45,37 @@ pub use error::ConfigError;
 pub use file::ConfigFile;
 pub use secret::{CoreConfig, SecretKey, check_production_secret};
 
+/// The keys the core itself reads.
+pub const CORE_KEYS: [&str; 2] = ["SECRET_KEY", "SECRET_KEY_FALLBACKS"];
+
+/// The known key nearest to `key` (edit distance at most a third of its
+/// length), for "did you mean" hints.
+pub fn closest<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, _)| *d <= key.len().max(3) / 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "UNCHAINED_";
 
@@ -257,9 +288,9 @@ impl ConfigBuilder {
     /// Sets one value on top of every other layer (used by tests and the
     /// CLI's `--set`).
     pub fn set(mut self, key: &str, value: impl serde::Serialize) -> Self {
-        self.figment = self
-            .figment
-            .merge(figment::providers::Serialized::global(key, value));
+        let value = figment::value::Value::serialize(value)
+            .unwrap_or_else(|e| figment::value::Value::from(format!("(unserializable: {e})")));
+        self.figment = self.figment.merge(defaults::Overrides::new(key, value));
         self
     }
 
