@@ -410,3 +410,66 @@ fn misspelt_bundle_keys_are_reported_with_a_hint() {
         "{warnings:?}"
     );
 }
+
+/// Ships a template; the app bundle ships one of the same name.
+struct TemplateBundle {
+    name: &'static str,
+    app: bool,
+    source: &'static str,
+}
+
+#[async_trait]
+impl Bundle for TemplateBundle {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn is_app(&self) -> bool {
+        self.app
+    }
+
+    fn templates(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("greeting.html", self.source),
+            (
+                if self.app {
+                    "app-only.html"
+                } else {
+                    "lib-only.html"
+                },
+                "kept",
+            ),
+        ]
+    }
+}
+
+#[tokio::test]
+async fn the_app_bundle_overrides_a_library_template_by_name() {
+    let app = unchained::app::build_with(
+        vec![
+            Arc::new(TemplateBundle {
+                name: "app",
+                app: true,
+                source: "Hello from the app, {{ who }}",
+            }),
+            Arc::new(TemplateBundle {
+                name: "lib",
+                app: false,
+                source: "Hello from the library",
+            }),
+        ],
+        |c| c,
+        Environment::Test,
+    )
+    .await
+    .unwrap();
+    let templates = app.state().templates();
+    assert_eq!(
+        templates
+            .render("greeting.html", serde_json::json!({ "who": "<b>" }))
+            .unwrap(),
+        "Hello from the app, &lt;b&gt;"
+    );
+    assert_eq!(templates.render("lib-only.html", ()).unwrap(), "kept");
+    assert!(templates.contains("app-only.html"));
+}
