@@ -1,8 +1,8 @@
 //! How a failed handler answers: 404 and 403 as pages, store and database
 //! failures logged and answered without details.
 
-use unchained::axum::response::{IntoResponse, Response};
 use unchained::axum::http::StatusCode;
+use unchained::axum::response::{IntoResponse, Response};
 use unchained_session::SessionError;
 
 /// A handler failure.
@@ -34,7 +34,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, "Post not found.").into_response(),
-            AppError::Forbidden => (StatusCode::FORBIDDEN, "You can only change your own posts.").into_response(),
+            AppError::Forbidden => {
+                (StatusCode::FORBIDDEN, "You can only change your own posts.").into_response()
+            }
             AppError::Database(e) => {
                 tracing::error!(error = %e, "database query failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()

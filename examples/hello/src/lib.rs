@@ -25,5 +25,8 @@ impl Bundle for AppBundle {
 
 async fn index(State(app): State<AppState>) -> Response {
     let title: String = app.config().get("APP_TITLE").unwrap_or_default();
-    app.render("index.html", serde_json::json!({ "title": title, "bundles": app.bundles() }))
+    app.render(
+        "index.html",
+        serde_json::json!({ "title": title, "bundles": app.bundles() }),
+    )
 }

@@ -27,7 +27,10 @@ impl Bundle for BenchBundle {
     }
 
     fn routes(&self, _ctx: &RouteContext) -> Routes {
-        Routes::new().get("/anon", anon).get("/read", read).get("/incr", incr)
+        Routes::new()
+            .get("/anon", anon)
+            .get("/read", read)
+            .get("/incr", incr)
     }
 }
 

@@ -32,7 +32,13 @@ impl Report {
 }
 
 /// Runs the load; `cookie` (a `name=value` pair) is sent with every request.
-pub async fn run(addr: SocketAddr, path: &str, cookie: Option<&str>, connections: usize, duration: Duration) -> Report {
+pub async fn run(
+    addr: SocketAddr,
+    path: &str,
+    cookie: Option<&str>,
+    connections: usize,
+    duration: Duration,
+) -> Report {
     let request = match cookie {
         Some(c) => format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {c}\r\n\r\n"),
         None => format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
@@ -69,7 +75,11 @@ pub async fn run(addr: SocketAddr, path: &str, cookie: Option<&str>, connections
     }
 }
 
-async fn connection_loop(addr: SocketAddr, request: Vec<u8>, deadline: Instant) -> (u64, u64, Vec<Duration>) {
+async fn connection_loop(
+    addr: SocketAddr,
+    request: Vec<u8>,
+    deadline: Instant,
+) -> (u64, u64, Vec<Duration>) {
     let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
     let Ok(mut stream) = TcpStream::connect(addr).await else {
         return (0, 1, latencies);
@@ -117,7 +127,8 @@ async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) -> Option<u16>
             .lines()
             .find_map(|l| {
                 let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
             })
             .unwrap_or(0);
         if filled >= head_end + 4 + length {

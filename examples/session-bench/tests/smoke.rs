@@ -4,14 +4,16 @@
 
 use std::time::Duration;
 
-use unchained::testing::TestClient;
 use session_bench::load;
+use unchained::testing::TestClient;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_benchmark_runs_and_reports() {
-    let client = TestClient::for_project_with(session_bench::PROJECT_ROOT, |c| c.set("SESSION_TYPE", "memory"))
-        .await
-        .expect("the bench app builds");
+    let client = TestClient::for_project_with(session_bench::PROJECT_ROOT, |c| {
+        c.set("SESSION_TYPE", "memory")
+    })
+    .await
+    .expect("the bench app builds");
     let app = client.app().expect("an app").clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -26,12 +28,26 @@ async fn the_benchmark_runs_and_reports() {
         .and_then(|c| c.split(';').next().map(str::to_owned))
         .expect("/incr sets the session cookie");
 
-    for (path, cookie) in [("/anon", None), ("/anon", Some(cookie_pair.as_str())), ("/read", Some(cookie_pair.as_str())), ("/incr", Some(cookie_pair.as_str()))] {
+    for (path, cookie) in [
+        ("/anon", None),
+        ("/anon", Some(cookie_pair.as_str())),
+        ("/read", Some(cookie_pair.as_str())),
+        ("/incr", Some(cookie_pair.as_str())),
+    ] {
         let report = load::run(addr, path, cookie, 4, Duration::from_millis(300)).await;
-        println!("{path} cookie={}: {:.0} req/s, p99 {:?}, {} errors", cookie.is_some(), report.requests_per_second(), report.p99, report.errors);
+        println!(
+            "{path} cookie={}: {:.0} req/s, p99 {:?}, {} errors",
+            cookie.is_some(),
+            report.requests_per_second(),
+            report.p99,
+            report.errors
+        );
         assert!(report.ok > 0, "{path}: no request answered: {report:?}");
         assert_eq!(report.errors, 0, "{path}: {report:?}");
     }
     let after = client.get("/read").await.text();
-    assert!(after.parse::<u64>().is_ok(), "/read answers a number after the run: {after}");
+    assert!(
+        after.parse::<u64>().is_ok(),
+        "/read answers a number after the run: {after}"
+    );
 }

@@ -65,7 +65,10 @@ pub async fn create_form(
     session: Session,
 ) -> Result<Response, AppError> {
     let page = page_context(&app, &MaybeUser(Some(user.0)), &csrf, &session).await?;
-    Ok(app.render("blog/create.html", context! { title => "", body => "", ..page }))
+    Ok(app.render(
+        "blog/create.html",
+        context! { title => "", body => "", ..page },
+    ))
 }
 
 /// `POST /create`.
@@ -79,7 +82,10 @@ pub async fn create(
 ) -> Result<Response, AppError> {
     if let Some(error) = form.error() {
         let page = page_context(&app, &MaybeUser(Some(user.0)), &csrf, &session).await?;
-        return Ok(app.render("blog/create.html", context! { title => form.title, body => form.body, error, ..page }));
+        return Ok(app.render(
+            "blog/create.html",
+            context! { title => form.title, body => form.body, error, ..page },
+        ));
     }
     post::ActiveModel {
         author_id: Set(user.id()),
@@ -95,8 +101,15 @@ pub async fn create(
 }
 
 /// The post `id` if it exists and `user` wrote it.
-async fn own_post(db: &sea_orm::DatabaseConnection, id: i32, user: &CurrentUser) -> Result<post::Model, AppError> {
-    let post = post::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)?;
+async fn own_post(
+    db: &sea_orm::DatabaseConnection,
+    id: i32,
+    user: &CurrentUser,
+) -> Result<post::Model, AppError> {
+    let post = post::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if post.author_id != user.id() {
         return Err(AppError::Forbidden);
     }
@@ -167,7 +180,10 @@ async fn page_context(
     csrf: &CsrfToken,
     session: &Session,
 ) -> Result<minijinja::Value, AppError> {
-    let app_title: String = app.config().get("APP_TITLE").unwrap_or_else(|_| "Flaskr".to_owned());
+    let app_title: String = app
+        .config()
+        .get("APP_TITLE")
+        .unwrap_or_else(|_| "Flaskr".to_owned());
     Ok(context! {
         app_title,
         current_user => user.0.as_ref().map(|u| u.email().to_owned()),

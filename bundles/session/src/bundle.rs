@@ -1,0 +1,251 @@
+//! [`SessionBundle`]: `unchained.bundles.session`, the session layer of an
+//! Unchained app, built from config.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use unchained::App;
+use unchained::axum::Router;
+use unchained::clap::{Arg, ArgMatches, Command, value_parser};
+use unchained::config::CoreConfig;
+use unchained::prelude::*;
+
+use crate::config::{SessionConfig, SessionType};
+use crate::manager::SessionManager;
+use crate::signer::CookieSigner;
+use crate::store::{
+    FilesystemStore, MemoryStore, NullStore, RedisStore, SessionStore, SqlStore, session_table,
+};
+
+/// The bundle's name in `unchained.toml`.
+pub const BUNDLE_NAME: &str = "unchained.bundles.session";
+
+/// The database bundle's name, needed by `SESSION_TYPE = "sqlalchemy"`.
+pub const DATABASE_BUNDLE: &str = "unchained.bundles.database";
+
+/// Server-side sessions for an Unchained app.
+///
+/// ```toml
+/// bundles = ["unchained.bundles.database", "unchained.bundles.session", "app"]
+///
+/// [default]
+/// SESSION_TYPE = "sqlalchemy"
+/// SESSION_SQLALCHEMY_TABLE = "flask_sessions"
+/// ```
+///
+/// In `before_build` it builds the store named by `SESSION_TYPE` and
+/// registers a [`SessionManager`] service (other bundles reach it with
+/// `state.service::<SessionManager>()`); its [`layer`](Bundle::layer)
+/// wraps the whole app so every handler can take a
+/// [`Session`](crate::Session).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SessionBundle;
+
+/// `SESSION_TYPE`, or the default: `sqlalchemy` when the database bundle is
+/// loaded, else `memory`.
+fn resolve_type(config: &SessionConfig, has_database: bool) -> SessionType {
+    config.session_type.unwrap_or(if has_database {
+        SessionType::Sqlalchemy
+    } else {
+        SessionType::Memory
+    })
+}
+
+fn read_config(config: &Config) -> anyhow::Result<SessionConfig> {
+    let typed: SessionConfig = config.extract()?;
+    typed.validate().map_err(anyhow::Error::msg)?;
+    Ok(typed)
+}
+
+fn signer(config: &Config, session: &SessionConfig) -> anyhow::Result<Option<CookieSigner>> {
+    if !session.use_signer {
+        return Ok(None);
+    }
+    let core: CoreConfig = config.extract()?;
+    let Some(key) = core.secret_key else {
+        bail!(
+            "SESSION_USE_SIGNER is on but SECRET_KEY is not set: set SECRET_KEY (e.g. UNCHAINED_SECRET_KEY)"
+        );
+    };
+    let fallbacks: Vec<&str> = core
+        .secret_key_fallbacks
+        .iter()
+        .map(|k| k.expose())
+        .collect();
+    CookieSigner::new(key.expose(), &fallbacks)
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+}
+
+#[unchained::bundle]
+impl Bundle for SessionBundle {
+    fn name(&self) -> &'static str {
+        BUNDLE_NAME
+    }
+
+    fn config_defaults(&self, env: Environment) -> ConfigDefaults {
+        let d = SessionConfig::default();
+        ConfigDefaults::new()
+            .set("SESSION_PERMANENT", d.permanent)
+            .set("PERMANENT_SESSION_LIFETIME", d.lifetime.as_secs())
+            .set("SESSION_REFRESH_EACH_REQUEST", d.refresh_each_request)
+            .set("SESSION_USE_SIGNER", d.use_signer)
+            .set("SESSION_KEY_PREFIX", &d.key_prefix)
+            .set("SESSION_ID_LENGTH", d.id_length)
+            .set("SESSION_SERIALIZATION_FORMAT", "msgpack")
+            .set("SESSION_SQLALCHEMY_TABLE", &d.sql_table)
+            .set("SESSION_REDIS", &d.redis_url)
+            .set("SESSION_FILE_DIR", d.file_dir.to_string_lossy())
+            .set("SESSION_FILE_MODE", d.file_mode)
+            .set("SESSION_CLEANUP_BATCH_SIZE", d.cleanup_batch_size)
+            .set("SESSION_COOKIE_NAME", &d.cookie_name)
+            .set("SESSION_COOKIE_PATH", &d.cookie_path)
+            .set("SESSION_COOKIE_HTTPONLY", d.cookie_httponly)
+            // Secure cookies in production; plain http://localhost works
+            // in development.
+            .set("SESSION_COOKIE_SECURE", env.is_production())
+            .set("SESSION_COOKIE_SAMESITE", d.cookie_samesite.as_str())
+    }
+
+    fn optional_config_keys(&self) -> &'static [&'static str] {
+        &[
+            "SESSION_TYPE",
+            "SESSION_COOKIE_DOMAIN",
+            "SESSION_ABSOLUTE_LIFETIME",
+            "SESSION_CLEANUP_N_REQUESTS",
+            "SESSION_CLEANUP_INTERVAL",
+        ]
+    }
+
+    fn validate_config(&self, config: &Config) -> anyhow::Result<()> {
+        let session = read_config(config)?;
+        signer(config, &session)?;
+        if session.session_type == Some(SessionType::Redis) {
+            RedisStore::new(&session.redis_url, &session.key_prefix)?;
+        }
+        Ok(())
+    }
+
+    fn layer(&self, router: Router<AppState>, state: &AppState) -> Router<AppState> {
+        match state.service::<SessionManager>() {
+            Some(manager) => router.layer(manager.layer()),
+            None => {
+                // before_build always registers the manager or fails the
+                // build, so this is only reachable by a custom app factory.
+                tracing::error!(target: "unchained_session", "no SessionManager service: sessions are disabled");
+                router
+            }
+        }
+    }
+
+    fn models(&self, ctx: &ModelContext) -> Vec<ModelDef> {
+        // `models` is asked for by `unchained db`, so the database bundle is
+        // loaded and an unset SESSION_TYPE means sqlalchemy.
+        let Ok(session) = ctx.config.extract::<SessionConfig>() else {
+            return Vec::new();
+        };
+        if resolve_type(&session, true) != SessionType::Sqlalchemy {
+            return Vec::new();
+        }
+        let (table, indexes) = session_table(ctx.backend, &session.sql_table);
+        vec![ModelDef { table, indexes }]
+    }
+
+    fn commands(&self) -> Vec<Command> {
+        vec![
+            Command::new("session").about("Manage server-side sessions").subcommand_required(true).subcommand(
+                Command::new("cleanup")
+                    .about("Delete expired sessions from the store, in batches")
+                    .arg(
+                        Arg::new("batch-size")
+                            .long("batch-size")
+                            .value_name("N")
+                            .value_parser(value_parser!(u64).range(1..))
+                            .help("Records deleted per statement (default: SESSION_CLEANUP_BATCH_SIZE)"),
+                    ),
+            ),
+        ]
+    }
+
+    async fn run_command(
+        &self,
+        name: &str,
+        matches: &ArgMatches,
+        ctx: &CommandContext,
+    ) -> anyhow::Result<()> {
+        match (name, matches.subcommand()) {
+            ("session", Some(("cleanup", args))) => {
+                let app = ctx.build_app().await?;
+                let manager = app
+                    .state()
+                    .service::<SessionManager>()
+                    .context("the session bundle did not start: no SessionManager service")?
+                    .clone();
+                let batch = args
+                    .get_one::<u64>("batch-size")
+                    .copied()
+                    .unwrap_or(manager.config().cleanup_batch_size);
+                crate::cleanup::run(&manager, batch, &mut std::io::stdout()).await?;
+                Ok(())
+            }
+            _ => {
+                bail!("the session bundle has no command `{name}`: try `unchained session cleanup`")
+            }
+        }
+    }
+
+    async fn before_build(&self, ctx: &mut BuildContext) -> anyhow::Result<()> {
+        let session = read_config(ctx.config())?;
+        let has_database = ctx.has_bundle(DATABASE_BUNDLE);
+        let kind = resolve_type(&session, has_database);
+        let store: Arc<dyn SessionStore> = match kind {
+            SessionType::Null => Arc::new(NullStore),
+            SessionType::Memory => {
+                if ctx.env().is_production() {
+                    tracing::warn!(
+                        target: "unchained_session",
+                        "SESSION_TYPE is memory in production: sessions are lost on restart and not shared \
+                         between processes; use sqlalchemy or redis"
+                    );
+                }
+                Arc::new(MemoryStore::new())
+            }
+            SessionType::Filesystem => {
+                let dir = ctx.project_root().join(&session.file_dir);
+                Arc::new(FilesystemStore::new(dir, session.file_mode))
+            }
+            SessionType::Redis => {
+                Arc::new(RedisStore::new(&session.redis_url, &session.key_prefix)?)
+            }
+            SessionType::Sqlalchemy => {
+                if !has_database {
+                    bail!(
+                        "SESSION_TYPE = \"sqlalchemy\" needs the database bundle: add \"{DATABASE_BUNDLE}\" \
+                         before \"{BUNDLE_NAME}\" to bundles in unchained.toml"
+                    );
+                }
+                let Some(db) = ctx.get::<sea_orm::DatabaseConnection>() else {
+                    bail!(
+                        "SESSION_TYPE = \"sqlalchemy\" found no database connection: list \"{DATABASE_BUNDLE}\" \
+                         before \"{BUNDLE_NAME}\" in unchained.toml"
+                    );
+                };
+                Arc::new(SqlStore::new(db.clone(), &session.sql_table)?)
+            }
+        };
+        tracing::info!(target: "unchained_session", store = kind.as_str(), "session store ready");
+        let signer = signer(ctx.config(), &session)?;
+        let manager = SessionManager::new(session, store, signer).map_err(anyhow::Error::msg)?;
+        ctx.insert(manager);
+        Ok(())
+    }
+
+    async fn after_build(&self, app: &App) -> anyhow::Result<()> {
+        if let Some(manager) = app.state().service::<SessionManager>()
+            && let Some(every) = manager.config().cleanup_interval
+        {
+            manager.spawn_cleanup_task(every);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,387 @@
+//! [`SessionConfig`]: the session options, under Flask-Session's names.
+//!
+//! Every field reads the key Flask-Session documents, so its documentation
+//! carries over; durations are whole seconds, as Flask accepts them.
+//!
+//! ```
+//! use unchained_session::config::{SessionConfig, SessionType};
+//!
+//! let config = SessionConfig {
+//!     session_type: Some(SessionType::Memory),
+//!     ..SessionConfig::default()
+//! };
+//! assert_eq!(config.cookie_name, "session");
+//! assert!(config.validate().is_ok());
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Where sessions are kept (`SESSION_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionType {
+    /// Nothing is kept: reading gives an empty session, writing is an error.
+    Null,
+    /// In this process's memory: tests and single-process development.
+    Memory,
+    /// One file per session under `SESSION_FILE_DIR`.
+    Filesystem,
+    /// Redis at `SESSION_REDIS`, with native expiry.
+    Redis,
+    /// A SQL table through SeaORM (SQLite, PostgreSQL, MySQL/MariaDB); the
+    /// name is Flask-Session's, kept so its documentation carries over.
+    #[serde(alias = "sql", alias = "database")]
+    Sqlalchemy,
+}
+
+impl SessionType {
+    /// The value as written in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionType::Null => "null",
+            SessionType::Memory => "memory",
+            SessionType::Filesystem => "filesystem",
+            SessionType::Redis => "redis",
+            SessionType::Sqlalchemy => "sqlalchemy",
+        }
+    }
+}
+
+/// How the session's data is serialized (`SESSION_SERIALIZATION_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SerializationFormat {
+    /// MessagePack: compact and fast (the default).
+    #[default]
+    Msgpack,
+    /// JSON: readable in the store.
+    Json,
+}
+
+/// The cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum SameSite {
+    /// Sent only on same-site requests.
+    #[serde(alias = "strict", alias = "STRICT")]
+    Strict,
+    /// Sent on same-site requests and top-level navigations (the default).
+    #[default]
+    #[serde(alias = "lax", alias = "LAX")]
+    Lax,
+    /// Sent on every request; browsers require `Secure` with it.
+    #[serde(alias = "none", alias = "NONE")]
+    None,
+}
+
+impl SameSite {
+    /// The attribute's value in `Set-Cookie`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Strict => "Strict",
+            SameSite::Lax => "Lax",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// Share of the idle lifetime that must have passed since the last write
+/// before a read-only request refreshes the expiry (see the docs).
+pub const REFRESH_SHARE: u32 = 10;
+
+/// Every option of the session bundle.
+///
+/// Missing keys take the defaults of [`SessionConfig::default`]; the bundle
+/// sets `SESSION_COOKIE_SECURE = true` in production.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    /// `SESSION_TYPE`. `None` picks `sqlalchemy` when the database bundle
+    /// is loaded, else `memory`.
+    #[serde(rename = "SESSION_TYPE")]
+    pub session_type: Option<SessionType>,
+    /// `SESSION_PERMANENT`: the cookie outlives the browser (`Max-Age`).
+    #[serde(rename = "SESSION_PERMANENT")]
+    pub permanent: bool,
+    /// `PERMANENT_SESSION_LIFETIME`: idle lifetime, in seconds.
+    #[serde(rename = "PERMANENT_SESSION_LIFETIME", deserialize_with = "seconds")]
+    pub lifetime: Duration,
+    /// `SESSION_ABSOLUTE_LIFETIME`: lifetime from creation however active
+    /// the session is, in seconds; unset means none.
+    #[serde(rename = "SESSION_ABSOLUTE_LIFETIME", deserialize_with = "opt_seconds")]
+    pub absolute_lifetime: Option<Duration>,
+    /// `SESSION_REFRESH_EACH_REQUEST`: read-only requests push the expiry
+    /// forward (throttled, see [`REFRESH_SHARE`]).
+    #[serde(rename = "SESSION_REFRESH_EACH_REQUEST")]
+    pub refresh_each_request: bool,
+    /// `SESSION_USE_SIGNER`: sign the cookie with `SECRET_KEY`.
+    #[serde(rename = "SESSION_USE_SIGNER")]
+    pub use_signer: bool,
+    /// `SESSION_KEY_PREFIX`: prefix of Redis keys.
+    #[serde(rename = "SESSION_KEY_PREFIX")]
+    pub key_prefix: String,
+    /// `SESSION_ID_LENGTH`: random bytes in a session id (at least 16).
+    #[serde(rename = "SESSION_ID_LENGTH")]
+    pub id_length: usize,
+    /// `SESSION_SERIALIZATION_FORMAT`: `msgpack` or `json`.
+    #[serde(rename = "SESSION_SERIALIZATION_FORMAT")]
+    pub serialization_format: SerializationFormat,
+    /// `SESSION_SQLALCHEMY_TABLE`: the SQL table's name.
+    #[serde(rename = "SESSION_SQLALCHEMY_TABLE")]
+    pub sql_table: String,
+    /// `SESSION_REDIS`: Redis URL.
+    #[serde(rename = "SESSION_REDIS")]
+    pub redis_url: String,
+    /// `SESSION_FILE_DIR`: folder of the filesystem store.
+    #[serde(rename = "SESSION_FILE_DIR")]
+    pub file_dir: PathBuf,
+    /// `SESSION_FILE_MODE`: permission bits of session files (`0o600`);
+    /// an integer or an octal string such as `"0600"`.
+    #[serde(rename = "SESSION_FILE_MODE", deserialize_with = "file_mode")]
+    pub file_mode: u32,
+    /// `SESSION_CLEANUP_N_REQUESTS`: every Nth request starts a cleanup of
+    /// expired records in the background; unset means never.
+    #[serde(rename = "SESSION_CLEANUP_N_REQUESTS")]
+    pub cleanup_n_requests: Option<u64>,
+    /// `SESSION_CLEANUP_INTERVAL`: seconds between runs of the periodic
+    /// cleanup task; unset means no task.
+    #[serde(rename = "SESSION_CLEANUP_INTERVAL", deserialize_with = "opt_seconds")]
+    pub cleanup_interval: Option<Duration>,
+    /// `SESSION_CLEANUP_BATCH_SIZE`: records deleted per cleanup statement.
+    #[serde(rename = "SESSION_CLEANUP_BATCH_SIZE")]
+    pub cleanup_batch_size: u64,
+    /// `SESSION_COOKIE_NAME`; a `__Host-` name forces `Secure`, `Path=/`
+    /// and no `Domain`.
+    #[serde(rename = "SESSION_COOKIE_NAME")]
+    pub cookie_name: String,
+    /// `SESSION_COOKIE_DOMAIN`; unset means the host only.
+    #[serde(rename = "SESSION_COOKIE_DOMAIN")]
+    pub cookie_domain: Option<String>,
+    /// `SESSION_COOKIE_PATH`.
+    #[serde(rename = "SESSION_COOKIE_PATH")]
+    pub cookie_path: String,
+    /// `SESSION_COOKIE_HTTPONLY`.
+    #[serde(rename = "SESSION_COOKIE_HTTPONLY")]
+    pub cookie_httponly: bool,
+    /// `SESSION_COOKIE_SECURE`; the bundle turns it on in production.
+    #[serde(rename = "SESSION_COOKIE_SECURE")]
+    pub cookie_secure: bool,
+    /// `SESSION_COOKIE_SAMESITE`: `Strict`, `Lax` or `None`.
+    #[serde(rename = "SESSION_COOKIE_SAMESITE")]
+    pub cookie_samesite: SameSite,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            session_type: None,
+            permanent: true,
+            lifetime: Duration::from_secs(31 * 24 * 3600),
+            absolute_lifetime: None,
+            refresh_each_request: true,
+            use_signer: false,
+            key_prefix: "session:".to_owned(),
+            id_length: 32,
+            serialization_format: SerializationFormat::Msgpack,
+            sql_table: "flask_sessions".to_owned(),
+            redis_url: "redis://127.0.0.1:6379/0".to_owned(),
+            file_dir: PathBuf::from("flask_session"),
+            file_mode: 0o600,
+            cleanup_n_requests: None,
+            cleanup_interval: None,
+            cleanup_batch_size: 1000,
+            cookie_name: "session".to_owned(),
+            cookie_domain: None,
+            cookie_path: "/".to_owned(),
+            cookie_httponly: true,
+            cookie_secure: false,
+            cookie_samesite: SameSite::Lax,
+        }
+    }
+}
+
+/// Smallest `SESSION_ID_LENGTH`: 16 bytes are 128 bits of randomness.
+pub const MIN_ID_BYTES: usize = 16;
+/// Largest `SESSION_ID_LENGTH`, so the cookie stays small.
+pub const MAX_ID_BYTES: usize = 96;
+
+impl SessionConfig {
+    /// Checks values that are each valid but wrong together; the message
+    /// names the key and how to fix it.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(MIN_ID_BYTES..=MAX_ID_BYTES).contains(&self.id_length) {
+            return Err(format!(
+                "SESSION_ID_LENGTH = {} is out of range: use {MIN_ID_BYTES} to {MAX_ID_BYTES} random bytes \
+                 (16 bytes are 128 bits)",
+                self.id_length
+            ));
+        }
+        if self.lifetime.is_zero() {
+            return Err("PERMANENT_SESSION_LIFETIME must be at least 1 second".to_owned());
+        }
+        if self.absolute_lifetime.is_some_and(|d| d.is_zero()) {
+            return Err(
+                "SESSION_ABSOLUTE_LIFETIME must be at least 1 second, or unset for none".to_owned(),
+            );
+        }
+        if self.cleanup_batch_size == 0 {
+            return Err("SESSION_CLEANUP_BATCH_SIZE must be at least 1".to_owned());
+        }
+        if self.cleanup_n_requests == Some(0) {
+            return Err(
+                "SESSION_CLEANUP_N_REQUESTS must be at least 1, or unset for never".to_owned(),
+            );
+        }
+        if self.cookie_name.is_empty()
+            || !self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        {
+            return Err(format!(
+                "SESSION_COOKIE_NAME = {:?} is not a valid cookie name: use letters, digits and -_.",
+                self.cookie_name
+            ));
+        }
+        if self.cookie_name.starts_with("__Host-") {
+            if self.cookie_domain.is_some() {
+                return Err(format!(
+                    "SESSION_COOKIE_NAME = {:?} is a __Host- cookie, which browsers reject with a Domain: \
+                     unset SESSION_COOKIE_DOMAIN",
+                    self.cookie_name
+                ));
+            }
+            if self.cookie_path != "/" {
+                return Err(format!(
+                    "SESSION_COOKIE_NAME = {:?} is a __Host- cookie, which needs SESSION_COOKIE_PATH = \"/\"",
+                    self.cookie_name
+                ));
+            }
+        }
+        if !self.key_prefix.is_empty() && self.key_prefix.contains(char::is_whitespace) {
+            return Err("SESSION_KEY_PREFIX must not contain whitespace".to_owned());
+        }
+        if self.sql_table.is_empty()
+            || !self
+                .sql_table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(format!(
+                "SESSION_SQLALCHEMY_TABLE = {:?} is not a plain table name: use letters, digits and _",
+                self.sql_table
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the cookie carries `Secure`: configured, or forced by a
+    /// `__Host-`/`__Secure-` name or `SameSite=None`.
+    pub fn effective_secure(&self) -> bool {
+        self.cookie_secure
+            || self.cookie_name.starts_with("__Host-")
+            || self.cookie_name.starts_with("__Secure-")
+            || self.cookie_samesite == SameSite::None
+    }
+}
+
+fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = u64::deserialize(d)?;
+    Ok(Duration::from_secs(secs))
+}
+
+fn opt_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let secs = Option::<u64>::deserialize(d)?;
+    Ok(secs.map(Duration::from_secs))
+}
+
+fn file_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Int(u32),
+        Text(String),
+    }
+    let mode = match Mode::deserialize(d)? {
+        Mode::Int(n) => n,
+        Mode::Text(text) => {
+            let digits = text.trim().trim_start_matches("0o");
+            u32::from_str_radix(digits, 8).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not an octal file mode such as \"0600\""
+                ))
+            })?
+        }
+    };
+    if mode > 0o777 {
+        return Err(serde::de::Error::custom(format!(
+            "{mode:o} is not a file mode: use permission bits such as 0600"
+        )));
+    }
+    Ok(mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_flask_like() {
+        let config = SessionConfig::default();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.sql_table, "flask_sessions");
+        assert_eq!(config.lifetime, Duration::from_secs(2_678_400));
+        assert!(config.cookie_httponly);
+        assert_eq!(config.cookie_samesite, SameSite::Lax);
+        assert_eq!(config.serialization_format, SerializationFormat::Msgpack);
+    }
+
+    #[test]
+    fn short_ids_are_refused() {
+        let config = SessionConfig {
+            id_length: 8,
+            ..SessionConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("SESSION_ID_LENGTH"), "{err}");
+    }
+
+    #[test]
+    fn host_prefix_forces_secure_and_refuses_domain() {
+        let mut config = SessionConfig {
+            cookie_name: "__Host-session".into(),
+            ..SessionConfig::default()
+        };
+        assert!(config.effective_secure());
+        config.cookie_domain = Some("example.com".into());
+        assert!(config.validate().unwrap_err().contains("Domain"));
+    }
+
+    #[test]
+    fn reads_flask_names_from_json() {
+        let config: SessionConfig = serde_json::from_value(serde_json::json!({
+            "SESSION_TYPE": "redis",
+            "PERMANENT_SESSION_LIFETIME": 60,
+            "SESSION_FILE_MODE": "0640",
+            "SESSION_COOKIE_SAMESITE": "Strict",
+            "SESSION_SERIALIZATION_FORMAT": "json",
+        }))
+        .unwrap();
+        assert_eq!(config.session_type, Some(SessionType::Redis));
+        assert_eq!(config.lifetime, Duration::from_secs(60));
+        assert_eq!(config.file_mode, 0o640);
+        assert_eq!(config.cookie_samesite, SameSite::Strict);
+        assert_eq!(config.serialization_format, SerializationFormat::Json);
+    }
+
+    #[test]
+    fn unknown_type_is_an_error_naming_the_choices() {
+        let err =
+            serde_json::from_value::<SessionConfig>(serde_json::json!({"SESSION_TYPE": "rediss"}))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("redis"), "{err}");
+    }
+}

@@ -1,0 +1,208 @@
+//! Reading the session cookie from requests and writing `Set-Cookie`.
+
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, HeaderValue, header};
+
+use crate::config::SessionConfig;
+use crate::signer::CookieSigner;
+
+/// Cookie values longer than this are refused unread (an id of 96 bytes
+/// plus a signature is well under it).
+pub(crate) const MAX_COOKIE_VALUE: usize = 256;
+
+/// The `Cookie` headers of a request, kept unparsed: parsing happens only
+/// if the handler touches the session.
+#[derive(Debug, Default)]
+pub(crate) struct RawCookies {
+    /// The usual single `Cookie` header, kept without allocating.
+    first: Option<HeaderValue>,
+    /// Further `Cookie` headers (HTTP/2 may split cookies), rare.
+    rest: Vec<HeaderValue>,
+}
+
+impl RawCookies {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        // Cloning a HeaderValue is a reference-count bump, not a copy.
+        let mut all = headers.get_all(header::COOKIE).iter();
+        RawCookies {
+            first: all.next().cloned(),
+            rest: all.cloned().collect(),
+        }
+    }
+
+    /// The first value of cookie `name` that is a well-formed (and, with a
+    /// signer, correctly signed) session id. Anything else is ignored:
+    /// strict mode never adopts or echoes what the client sent.
+    pub(crate) fn session_id(&self, name: &str, signer: Option<&CookieSigner>) -> Option<String> {
+        for header in self.first.iter().chain(&self.rest) {
+            let Ok(text) = header.to_str() else { continue };
+            for pair in text.split(';') {
+                let Some((key, value)) = pair.trim().split_once('=') else {
+                    continue;
+                };
+                if key != name || value.len() > MAX_COOKIE_VALUE {
+                    continue;
+                }
+                let value = value.trim_matches('"');
+                let id = match signer {
+                    Some(signer) => match signer.verify(value) {
+                        Some(id) => id,
+                        None => continue,
+                    },
+                    None => value,
+                };
+                if crate::is_valid_id(id) {
+                    return Some(id.to_owned());
+                }
+            }
+        }
+        None
+    }
+}
+
+/// `Set-Cookie` for session `id`. `expires` is `None` for a browser-session
+/// cookie (`SESSION_PERMANENT = false`).
+pub(crate) fn set_cookie(
+    config: &SessionConfig,
+    signer: Option<&CookieSigner>,
+    id: &str,
+    expires: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<HeaderValue> {
+    let value = match signer {
+        Some(signer) => signer.sign(id),
+        None => id.to_owned(),
+    };
+    let mut cookie = format!("{}={value}", config.cookie_name);
+    if let Some(expires) = expires {
+        let max_age = (expires - now).num_seconds().max(0);
+        cookie.push_str(&format!(
+            "; Expires={}; Max-Age={max_age}",
+            http_date(expires)
+        ));
+    }
+    attributes(config, &mut cookie);
+    HeaderValue::from_str(&cookie).ok()
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub(crate) fn expire_cookie(config: &SessionConfig) -> Option<HeaderValue> {
+    let mut cookie = format!(
+        "{}=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0",
+        config.cookie_name
+    );
+    attributes(config, &mut cookie);
+    HeaderValue::from_str(&cookie).ok()
+}
+
+fn attributes(config: &SessionConfig, cookie: &mut String) {
+    if let Some(domain) = config.cookie_domain.as_deref().filter(|d| !d.is_empty()) {
+        cookie.push_str("; Domain=");
+        cookie.push_str(domain);
+    }
+    cookie.push_str("; Path=");
+    cookie.push_str(if config.cookie_path.is_empty() {
+        "/"
+    } else {
+        &config.cookie_path
+    });
+    if config.cookie_httponly {
+        cookie.push_str("; HttpOnly");
+    }
+    if config.effective_secure() {
+        cookie.push_str("; Secure");
+    }
+    cookie.push_str("; SameSite=");
+    cookie.push_str(config.cookie_samesite.as_str());
+}
+
+fn http_date(t: DateTime<Utc>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies(value: &str) -> RawCookies {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        RawCookies::from_headers(&headers)
+    }
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let id = crate::generate_id(32);
+        let raw = cookies(&format!("theme=dark; session={id}; other=1"));
+        assert_eq!(raw.session_id("session", None), Some(id));
+    }
+
+    #[test]
+    fn reads_cookies_split_over_several_headers() {
+        let id = crate::generate_id(32);
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("theme=dark"));
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("session={id}")).unwrap(),
+        );
+        let raw = RawCookies::from_headers(&headers);
+        assert_eq!(raw.session_id("session", None), Some(id));
+        assert_eq!(
+            RawCookies::from_headers(&HeaderMap::new()).session_id("session", None),
+            None
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_oversized_and_unsigned_values() {
+        assert_eq!(cookies("session=short").session_id("session", None), None);
+        let huge = "a".repeat(MAX_COOKIE_VALUE + 1);
+        assert_eq!(
+            cookies(&format!("session={huge}")).session_id("session", None),
+            None
+        );
+        let signer = CookieSigner::new("k", &[]).unwrap();
+        let id = crate::generate_id(32);
+        assert_eq!(
+            cookies(&format!("session={id}")).session_id("session", Some(&signer)),
+            None
+        );
+        let signed = signer.sign(&id);
+        assert_eq!(
+            cookies(&format!("session={signed}")).session_id("session", Some(&signer)),
+            Some(id)
+        );
+    }
+
+    #[test]
+    fn set_cookie_has_secure_defaults() {
+        let config = SessionConfig::default();
+        let now = Utc::now();
+        let value = set_cookie(
+            &config,
+            None,
+            "abc",
+            Some(now + chrono::Duration::seconds(60)),
+            now,
+        )
+        .unwrap();
+        let text = value.to_str().unwrap();
+        assert!(text.starts_with("session=abc; Expires="), "{text}");
+        assert!(text.contains("Max-Age=60"), "{text}");
+        assert!(text.contains("; Path=/; HttpOnly; SameSite=Lax"), "{text}");
+        assert!(!text.contains("Secure"), "{text}");
+        let host = SessionConfig {
+            cookie_name: "__Host-s".into(),
+            ..SessionConfig::default()
+        };
+        let text = set_cookie(&host, None, "abc", None, now).unwrap();
+        let text = text.to_str().unwrap();
+        assert!(
+            text.contains("; Secure") && !text.contains("Expires"),
+            "{text}"
+        );
+        let gone = expire_cookie(&config).unwrap();
+        assert!(gone.to_str().unwrap().contains("Max-Age=0"));
+    }
+}

@@ -1,0 +1,287 @@
+//! [`SessionManager`]: the configured store, cookie rules and counters,
+//! shared by the layer, the extractor, the CLI and other bundles.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::SessionConfig;
+use crate::layer::SessionLayer;
+use crate::signer::CookieSigner;
+use crate::store::{
+    Record, SaveOutcome, SessionInfo, SessionStore, StatsSnapshot, StoreError, StoreStats,
+};
+
+const LOG: &str = "unchained_session::store";
+
+/// The session machinery of one app: config, store, signer and counters.
+/// Cheap to clone; every clone shares the same store and counters.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Router, routing::get};
+/// use unchained_session::{Session, SessionManager, config::SessionConfig, store::MemoryStore};
+///
+/// let manager = SessionManager::new(SessionConfig::default(), Arc::new(MemoryStore::new()), None).unwrap();
+/// let app: Router = Router::new()
+///     .route("/", get(|session: Session| async move {
+///         let n: i64 = session.get("n").await?.unwrap_or(0);
+///         session.insert("n", n + 1).await?;
+///         Ok::<_, unchained_session::SessionError>(format!("{}", n + 1))
+///     }))
+///     .layer(manager.layer());
+/// ```
+#[derive(Clone)]
+pub struct SessionManager {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: SessionConfig,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) signer: Option<CookieSigner>,
+    pub(crate) stats: StoreStats,
+    requests: AtomicU64,
+    cleaning: AtomicBool,
+}
+
+impl std::fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("store", &self.shared.store.name())
+            .field("signed", &self.shared.signer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionManager {
+    /// A manager over `store`. `signer` is required when
+    /// `config.use_signer` is on; the error says what is wrong.
+    pub fn new(
+        config: SessionConfig,
+        store: Arc<dyn SessionStore>,
+        signer: Option<CookieSigner>,
+    ) -> Result<Self, String> {
+        config.validate()?;
+        if config.use_signer && signer.is_none() {
+            return Err(
+                "SESSION_USE_SIGNER is on but no SECRET_KEY is set: set SECRET_KEY".to_owned(),
+            );
+        }
+        // A signer is used only when SESSION_USE_SIGNER asks for it.
+        let signer = if config.use_signer { signer } else { None };
+        Ok(SessionManager {
+            shared: Arc::new(Shared {
+                config,
+                store,
+                signer,
+                stats: StoreStats::default(),
+                requests: AtomicU64::new(0),
+                cleaning: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The tower layer that gives handlers a [`Session`](crate::Session).
+    pub fn layer(&self) -> SessionLayer {
+        SessionLayer::new(self.clone())
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &SessionConfig {
+        &self.shared.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.shared.store
+    }
+
+    /// Store operations made through this manager so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Every live session of `owner` (see [`Session::set_owner`](crate::Session::set_owner)).
+    pub async fn list_owner_sessions(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
+        self.shared.stats.read();
+        let result = self.shared.store.list_by_owner(owner).await;
+        self.observe("list_by_owner", result)
+    }
+
+    /// Destroys every session of `owner` (e.g. "log out everywhere", or
+    /// after a password change); returns how many. Their cookies are dead
+    /// from then on.
+    pub async fn destroy_owner_sessions(&self, owner: &str) -> Result<u64, StoreError> {
+        self.shared.stats.delete();
+        let result = self.shared.store.delete_by_owner(owner).await;
+        self.observe("delete_by_owner", result)
+    }
+
+    /// Destroys every session of `owner` except the one with id `keep`
+    /// (e.g. "log out my other devices", or after a password change keep
+    /// the current session: pass [`Session::id`](crate::Session::id)).
+    /// Returns how many were destroyed. It lists, then deletes one by one:
+    /// a session the owner starts meanwhile may survive.
+    pub async fn destroy_owner_sessions_except(
+        &self,
+        owner: &str,
+        keep: &str,
+    ) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for session in self.list_owner_sessions(owner).await? {
+            if session.id != keep && self.delete(&session.id).await? {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Destroys one session by id (e.g. from a list of an owner's sessions).
+    pub async fn destroy_session(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete(id).await
+    }
+
+    /// Deletes expired records in batches of `batch_size` until none is
+    /// left; `progress` is called after each batch with the running total.
+    /// Returns the total.
+    pub async fn cleanup(
+        &self,
+        batch_size: u64,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, StoreError> {
+        let batch_size = batch_size.max(1);
+        let now = Utc::now();
+        let mut total = 0;
+        loop {
+            let result = self.shared.store.cleanup_expired(now, batch_size).await;
+            let deleted = self.observe("cleanup_expired", result)?;
+            total += deleted;
+            progress(total);
+            if deleted < batch_size {
+                tracing::info!(target: LOG, store = self.shared.store.name(), deleted = total, "session cleanup done");
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Starts a task that runs [`cleanup`](Self::cleanup) every `every`;
+    /// failures are logged and retried at the next tick. Abort the handle
+    /// to stop it.
+    pub fn spawn_cleanup_task(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let manager = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every.max(Duration::from_secs(1)));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                manager.cleanup_once_in_background().await;
+            }
+        })
+    }
+
+    /// Counts a request; every `SESSION_CLEANUP_N_REQUESTS`th one starts a
+    /// background cleanup (never more than one at a time).
+    pub(crate) fn count_request(&self) {
+        let Some(n) = self.shared.config.cleanup_n_requests else {
+            return;
+        };
+        let seen = self.shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if seen.is_multiple_of(n.max(1)) {
+            let manager = self.clone();
+            tokio::spawn(async move { manager.cleanup_once_in_background().await });
+        }
+    }
+
+    async fn cleanup_once_in_background(&self) {
+        if self.shared.cleaning.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self
+            .cleanup(self.shared.config.cleanup_batch_size, |_| {})
+            .await
+        {
+            tracing::warn!(target: LOG, "background session cleanup failed: {e}");
+        }
+        self.shared.cleaning.store(false, Ordering::Release);
+    }
+
+    pub(crate) async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        self.shared.stats.read();
+        let result = self.shared.store.load(id).await;
+        self.observe("load", result)
+    }
+
+    pub(crate) async fn save(
+        &self,
+        id: &str,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> Result<SaveOutcome, StoreError> {
+        self.shared.stats.write();
+        let result = self.shared.store.save(id, record, expected).await;
+        self.observe_save("save", result)
+    }
+
+    pub(crate) async fn rename(
+        &self,
+        old: &str,
+        new: &str,
+        record: &Record,
+        expected: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        self.shared.stats.write();
+        let result = self.shared.store.rename(old, new, record, expected).await;
+        self.observe_save("rename", result)
+    }
+
+    pub(crate) async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.shared.stats.delete();
+        let result = self.shared.store.delete(id).await;
+        self.observe("delete", result)
+    }
+
+    fn observe_save(
+        &self,
+        op: &'static str,
+        result: Result<SaveOutcome, StoreError>,
+    ) -> Result<SaveOutcome, StoreError> {
+        if let Ok(SaveOutcome::Conflict) = result {
+            self.shared.stats.conflict();
+        }
+        self.observe(op, result)
+    }
+
+    /// Logs one operation: failures at `error` (the reason a request got
+    /// 503), successes at `debug` with the counters.
+    fn observe<T>(&self, op: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let store = self.shared.store.name();
+        match &result {
+            Ok(_) => {
+                tracing::debug!(target: LOG, store, op, stats = ?self.shared.stats.snapshot(), "session store operation");
+            }
+            Err(e) => {
+                self.shared.stats.error();
+                tracing::error!(target: LOG, store, op, "session store operation failed: {e}");
+            }
+        }
+        result
+    }
+
+    /// When a record created or refreshed at `now` expires: the idle
+    /// lifetime from now, capped by the absolute lifetime from creation.
+    pub(crate) fn expiry(&self, created_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+        let config = &self.shared.config;
+        let idle =
+            now + chrono::Duration::from_std(config.lifetime).unwrap_or(chrono::Duration::MAX);
+        match config
+            .absolute_lifetime
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+        {
+            Some(absolute) => idle.min(created_at + absolute),
+            None => idle,
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The bundle inside a real Unchained app: config, store choice, layer,
+//! models and the cleanup command.
+
+#![cfg(feature = "bundle")]
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use unchained::config::Environment;
+use unchained::prelude::*;
+use unchained::testing::TestClient;
+use unchained_session::{Session, SessionBundle, SessionError, SessionManager};
+
+#[derive(Default)]
+struct CounterApp;
+
+#[unchained::bundle]
+impl Bundle for CounterApp {
+    fn name(&self) -> &'static str {
+        "session_test_app"
+    }
+
+    fn is_app(&self) -> bool {
+        true
+    }
+
+    fn routes(&self, _ctx: &RouteContext) -> Routes {
+        Routes::new()
+            .get("/incr", incr)
+            .get("/anon", || async { "ok" })
+    }
+}
+
+async fn incr(session: Session) -> Result<String, SessionError> {
+    let n: i64 = session.get("n").await?.unwrap_or(0) + 1;
+    session.insert("n", n).await?;
+    Ok(n.to_string())
+}
+
+async fn build(
+    bundles: Vec<Arc<dyn Bundle>>,
+    env: Environment,
+    set: &[(&str, serde_json::Value)],
+) -> Result<unchained::App, unchained::Error> {
+    let set: Vec<(String, serde_json::Value)> = set
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    unchained::app::build_with(
+        bundles,
+        move |mut builder| {
+            for (key, value) in set {
+                builder = builder.set(&key, value);
+            }
+            builder
+        },
+        env,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn default_store_without_database_is_memory_and_sessions_work() {
+    let app = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Test,
+        &[],
+    )
+    .await
+    .unwrap();
+    let manager = app
+        .state()
+        .service::<SessionManager>()
+        .expect("manager service")
+        .clone();
+    assert_eq!(manager.store().name(), "memory");
+    let client = TestClient::new(app);
+    assert_eq!(client.get("/incr").await.text(), "1");
+    assert_eq!(client.get("/incr").await.text(), "2");
+    let before = manager.stats();
+    assert_eq!(client.get("/anon").await.text(), "ok");
+    assert_eq!((manager.stats() - before).total(), 0);
+}
+
+#[tokio::test]
+async fn production_cookies_are_secure() {
+    let app = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Production,
+        &[
+            (
+                "SECRET_KEY",
+                json!("0123456789abcdef0123456789abcdef-production"),
+            ),
+            ("SESSION_TYPE", json!("memory")),
+        ],
+    )
+    .await
+    .unwrap();
+    let client = TestClient::new(app);
+    let reply = client.get("/incr").await;
+    let cookie = reply.set_cookies().join("\n");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("; HttpOnly"),
+        "{cookie}"
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn signer_needs_a_secret_key() {
+    let err = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Test,
+        &[("SESSION_USE_SIGNER", json!(true))],
+    )
+    .await
+    .err()
+    .expect("no SECRET_KEY")
+    .to_string();
+    assert!(err.contains("SECRET_KEY"), "{err}");
+}
+
+#[tokio::test]
+async fn bad_values_name_the_key() {
+    let err = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Test,
+        &[("SESSION_TYPE", json!("rediss"))],
+    )
+    .await
+    .err()
+    .expect("unknown store")
+    .to_string();
+    assert!(
+        err.contains("SESSION_TYPE") && err.contains("redis"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sqlalchemy_without_database_bundle_is_a_clear_error() {
+    let err = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Test,
+        &[("SESSION_TYPE", json!("sqlalchemy"))],
+    )
+    .await
+    .err()
+    .expect("database bundle missing")
+    .to_string();
+    assert!(err.contains("unchained.bundles.database"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlalchemy_store_through_the_database_bundle() {
+    let db = unchained_database::testing::TestDatabase::sqlite()
+        .await
+        .unwrap();
+    // The table, as `unchained db migrate` would create it from `models()`.
+    let config = unchained::config::Config::builder(Environment::Test)
+        .defaults("session", SessionBundle.config_defaults(Environment::Test))
+        .build();
+    let ctx = ModelContext {
+        backend: db.backend(),
+        config: &config,
+    };
+    let models = SessionBundle.models(&ctx);
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].table_name(), "flask_sessions");
+    {
+        use sea_orm::ConnectionTrait;
+        db.connection().execute(&models[0].table).await.unwrap();
+        for index in &models[0].indexes {
+            db.connection().execute(index).await.unwrap();
+        }
+    }
+    let app = build(
+        vec![
+            Arc::new(unchained_database::DatabaseBundle),
+            Arc::new(SessionBundle),
+            Arc::new(CounterApp),
+        ],
+        Environment::Test,
+        &[("DATABASE_URL", json!(db.url()))],
+    )
+    .await
+    .unwrap();
+    let manager = app.state().service::<SessionManager>().unwrap().clone();
+    assert_eq!(
+        manager.store().name(),
+        "sqlalchemy",
+        "default with the database bundle"
+    );
+    let client = TestClient::new(app);
+    assert_eq!(client.get("/incr").await.text(), "1");
+    assert_eq!(client.get("/incr").await.text(), "2");
+    let mut out = Vec::new();
+    let deleted = unchained_session::cleanup::run(&manager, 100, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 0, "nothing expired yet");
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("Deleted 0 expired sessions from the sqlalchemy store")
+    );
+}
+
+#[test]
+fn session_command_has_cleanup() {
+    let commands = SessionBundle.commands();
+    let session = commands
+        .iter()
+        .find(|c| c.get_name() == "session")
+        .expect("session command");
+    let cleanup = session
+        .get_subcommands()
+        .find(|c| c.get_name() == "cleanup")
+        .expect("cleanup");
+    let matches = cleanup
+        .clone()
+        .try_get_matches_from(["cleanup", "--batch-size", "500"])
+        .unwrap();
+    assert_eq!(matches.get_one::<u64>("batch-size"), Some(&500));
+    assert!(
+        cleanup
+            .clone()
+            .try_get_matches_from(["cleanup", "--batch-size", "0"])
+            .is_err()
+    );
+}
