@@ -12,6 +12,10 @@
 //!   `<!-- guide: skip (REASON; tested by tests/tests/FILE.rs::FUNCTION) -->`:
 //!   the reason is shown to whoever reads the source, and the named test
 //!   must exist.
+//! - A code block that is a whole file of the project (`src/app.rs`, a
+//!   template) is preceded by `<!-- guide: file PATH -->`: the tutorial
+//!   test writes that block to `PATH` in its project, so the code the
+//!   guide shows is the code that is built and served.
 //!
 //! Commands are compared after [`normalise`]: split into words as a shell
 //! would (quotes removed), then joined with single spaces, a word with a
@@ -31,6 +35,35 @@ pub struct GuideCommand {
     pub command: String,
     /// The skip marker's text, when the block is skipped.
     pub skip: Option<Skip>,
+}
+
+/// A code block the guide gives as a whole file of the project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuideFile {
+    /// The chapter's file, relative to `docs/src/`.
+    pub chapter: String,
+    /// The file's path in the project.
+    pub path: String,
+    /// The block's text.
+    pub text: String,
+}
+
+/// What the tutorial's chapters show: commands and whole files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Guide {
+    /// Every command line, in order.
+    pub commands: Vec<GuideCommand>,
+    /// Every file, in order.
+    pub files: Vec<GuideFile>,
+}
+
+impl Guide {
+    /// The file `chapter` (e.g. `tutorial/security.md`) gives for `path`.
+    pub fn file(&self, chapter: &str, path: &str) -> Option<&GuideFile> {
+        self.files
+            .iter()
+            .find(|f| f.chapter == chapter && f.path == path)
+    }
 }
 
 /// A `<!-- guide: skip (...) -->` marker.
@@ -60,9 +93,9 @@ pub fn chapters() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Every command of every tutorial chapter, in order.
-pub fn guide_commands() -> Result<Vec<GuideCommand>, String> {
-    let mut all = Vec::new();
+/// Every command and file of every tutorial chapter, in order.
+pub fn guide() -> Result<Guide, String> {
+    let mut all = Guide::default();
     for path in chapters() {
         let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let name = path
@@ -70,21 +103,33 @@ pub fn guide_commands() -> Result<Vec<GuideCommand>, String> {
             .unwrap_or(&path)
             .display()
             .to_string();
-        all.extend(parse_chapter(&name, &text)?);
+        let chapter = parse_chapter(&name, &text)?;
+        all.commands.extend(chapter.commands);
+        all.files.extend(chapter.files);
     }
     Ok(all)
 }
 
-/// The commands of one chapter's Markdown text.
-pub fn parse_chapter(chapter: &str, text: &str) -> Result<Vec<GuideCommand>, String> {
+/// The commands and files of one chapter's Markdown text.
+pub fn parse_chapter(chapter: &str, text: &str) -> Result<Guide, String> {
     let mut commands = Vec::new();
+    let mut files = Vec::new();
     let mut pending_skip: Option<Skip> = None;
+    let mut pending_file: Option<String> = None;
     let mut lines = text.lines().enumerate();
     while let Some((index, line)) = lines.next() {
         let trimmed = line.trim();
         let at = format!("{chapter}:{}", index + 1);
         if let Some(marker) = trimmed.strip_prefix("<!-- guide:") {
-            pending_skip = Some(parse_skip(&at, marker)?);
+            if let Some(path) = marker.trim().strip_prefix("file ") {
+                let path = path.trim().strip_suffix("-->").unwrap_or("").trim();
+                if path.is_empty() {
+                    return Err(format!("{at}: write <!-- guide: file PATH -->"));
+                }
+                pending_file = Some(path.to_owned());
+            } else {
+                pending_skip = Some(parse_skip(&at, marker)?);
+            }
             continue;
         }
         if let Some(info) = trimmed.strip_prefix("```") {
@@ -95,6 +140,19 @@ pub fn parse_chapter(chapter: &str, text: &str) -> Result<Vec<GuideCommand>, Str
                     break;
                 }
                 body.push(l);
+            }
+            if let Some(path) = pending_file.take() {
+                if lang == "sh" || pending_skip.is_some() {
+                    return Err(format!(
+                        "{at}: a guide: file marker must come right before a code block that is not ```sh"
+                    ));
+                }
+                files.push(GuideFile {
+                    chapter: chapter.to_owned(),
+                    path,
+                    text: body.join("\n") + "\n",
+                });
+                continue;
             }
             match lang {
                 "sh" => {
@@ -125,18 +183,18 @@ pub fn parse_chapter(chapter: &str, text: &str) -> Result<Vec<GuideCommand>, Str
             }
             continue;
         }
-        if !trimmed.is_empty() && pending_skip.is_some() {
+        if !trimmed.is_empty() && (pending_skip.is_some() || pending_file.is_some()) {
             return Err(format!(
-                "{at}: a guide: skip marker must come right before a ```sh block"
+                "{at}: a guide: marker must come right before its code block"
             ));
         }
     }
-    if pending_skip.is_some() {
+    if pending_skip.is_some() || pending_file.is_some() {
         return Err(format!(
-            "{chapter}: a guide: skip marker at the end of the chapter"
+            "{chapter}: a guide: marker at the end of the chapter"
         ));
     }
-    Ok(commands)
+    Ok(Guide { commands, files })
 }
 
 fn parse_skip(at: &str, marker: &str) -> Result<Skip, String> {
@@ -305,10 +363,10 @@ pub fn command_literals(source: &str) -> Vec<String> {
         }
         let Some(end) = end else { break };
         let first = literal.split_whitespace().next().unwrap_or("");
-        if ["unchained", "cargo", "git", "cd"].contains(&first) {
-            if let Ok(command) = normalise(&literal) {
-                found.push(command);
-            }
+        if ["unchained", "cargo", "git", "cd"].contains(&first)
+            && let Ok(command) = normalise(&literal)
+        {
+            found.push(command);
         }
         rest = &after[end + 1..];
     }
@@ -357,7 +415,7 @@ mod tests {
     #[test]
     fn skip_markers_need_a_reason_and_a_test() {
         let ok = "<!-- guide: skip (builds in release mode for minutes; tested by tests/tests/tutorial.rs::x) -->\n```sh\ncargo build --release\n```\n";
-        let parsed = parse_chapter("c.md", ok).unwrap_or_default();
+        let parsed = parse_chapter("c.md", ok).unwrap_or_default().commands;
         assert_eq!(parsed.len(), 1);
         assert_eq!(
             parsed[0].skip.as_ref().map(|s| s.tested_by.as_str()),
@@ -370,6 +428,22 @@ mod tests {
         assert!(parse_chapter("c.md", no_reason).is_err());
         let console = "```console\n$ unchained run\n```\n";
         assert!(parse_chapter("c.md", console).is_err());
+    }
+
+    #[test]
+    fn file_markers_give_whole_files() {
+        let text =
+            "Intro.\n\n<!-- guide: file templates/hello.html -->\n```html\n<h1>Hello</h1>\n```\n";
+        let guide = parse_chapter("c.md", text).unwrap_or_default();
+        assert_eq!(
+            guide
+                .file("c.md", "templates/hello.html")
+                .map(|f| f.text.as_str()),
+            Some("<h1>Hello</h1>\n")
+        );
+        assert!(guide.commands.is_empty());
+        let stray = "<!-- guide: file x.rs -->\nSome prose.\n```rust\nfn main() {}\n```\n";
+        assert!(parse_chapter("c.md", stray).is_err());
     }
 
     #[test]

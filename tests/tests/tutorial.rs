@@ -1,13 +1,18 @@
 //! The tutorial as a new user follows it, once on SQLite and once on
-//! PostgreSQL, with the same code: scaffold flaskr with the CLI, enable
-//! the session bundle, let `unchained db migrate` write the sessions
-//! migration, apply it, enable the security bundle, then register, log in
-//! and log out over HTTP while watching the `flask_sessions` table.
+//! PostgreSQL, with the same code: scaffold flaskr with the CLI, write the
+//! views chapter's files, enable the session bundle, let `unchained db
+//! migrate` write the sessions migration, apply it, enable the security
+//! bundle, register, log in and log out over HTTP while watching the
+//! `flask_sessions` table, add the posts model, run the project's tests
+//! (the guide's test on a fresh database included), and finally run two
+//! production instances of the binary that share the session store
+//! (PostgreSQL, or Redis on the SQLite run).
 //!
-//! Each command goes through [`Tutorial::sh`], written exactly as the
-//! guide (`docs/src/tutorial/`) shows it; the SQLite run ends by checking
-//! that it ran every command the guide shows (`tests/tests/guide.rs`
-//! checks the same statically, without building anything).
+//! Each command goes through [`Tutorial::sh`] written exactly as the guide
+//! (`docs/src/tutorial/`) shows it, and each file the guide gives is
+//! written from the guide's own text; the SQLite run ends by checking that
+//! it ran every command and wrote every file the guide shows.
+//! `tests/tests/guide.rs` checks the same statically, without building.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -37,6 +42,7 @@ struct Tutorial {
     cwd: PathBuf,
     env: Vec<(String, String)>,
     ran: Vec<String>,
+    written: Vec<String>,
     // A HOME of its own, so git reads no user config.
     home: tempfile::TempDir,
 }
@@ -47,6 +53,7 @@ impl Tutorial {
             cwd: cwd.to_owned(),
             env,
             ran: Vec::new(),
+            written: Vec::new(),
             home: temp_dir(),
         }
     }
@@ -110,6 +117,20 @@ impl Tutorial {
         Server::start(&self.cwd, &env)
     }
 
+    /// Writes the file a chapter gives for `path` (a
+    /// `<!-- guide: file PATH -->` block) into the project.
+    fn write_from_guide(&mut self, chapter: &str, path: &str) {
+        let guide = guide::guide().unwrap_or_else(|e| panic!("{e}"));
+        let file = guide
+            .file(chapter, path)
+            .unwrap_or_else(|| panic!("{chapter} gives no file {path}"));
+        if let Some(folder) = self.cwd.join(path).parent() {
+            fs::create_dir_all(folder).expect("the file's folder");
+        }
+        self.write(path, &file.text);
+        self.written.push(format!("{chapter}: {path}"));
+    }
+
     fn file(&self, path: &str) -> String {
         fs::read_to_string(self.cwd.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
@@ -146,6 +167,28 @@ impl Tutorial {
             1,
         );
         self.write("unchained.toml", &listed);
+    }
+
+    /// The testing chapter's `[dev-dependencies]` line: the database
+    /// bundle, same path as under `[dependencies]`, with `testing`.
+    fn add_testing_dev_dependency(&self) {
+        let cargo = self.file("Cargo.toml");
+        let prefix = "unchained-database = { path = \"";
+        let path = cargo
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("Cargo.toml depends on unchained-database:\n{cargo}"))
+            .to_owned();
+        let line =
+            format!("unchained-database = {{ path = \"{path}\", features = [\"testing\"] }}\n");
+        assert!(cargo.contains("[dev-dependencies]\n"), "{cargo}");
+        let edited = cargo.replacen(
+            "[dev-dependencies]\n",
+            &format!("[dev-dependencies]\n{line}"),
+            1,
+        );
+        self.write("Cargo.toml", &edited);
     }
 
     /// Sets `KEY = value` (TOML) in `[default]` of `unchained.toml`.
@@ -270,7 +313,15 @@ fn tutorial_on_postgres() {
     follow_tutorial(Backend::Postgres);
 }
 
+/// Both runs build a crate named `flaskr` into the shared `target/e2e`, so
+/// both write `target/e2e/debug/flaskr`: `cargo run` in one project could
+/// start the other's binary. The runs take turns.
+static ONE_FLASKR_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn follow_tutorial(backend: Backend) {
+    let _turn = ONE_FLASKR_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut db = Database::new(backend);
     let workspace = temp_dir();
     let env = match &db.test_database {
@@ -304,6 +355,33 @@ fn follow_tutorial(backend: Backend) {
     t.sh("git init");
     t.sh("git add .");
     t.sh("git commit -m 'new unchained project'");
+
+    // Views and templates.
+    t.write_from_guide("tutorial/views-and-templates.md", "src/app.rs");
+    t.write_from_guide("tutorial/views-and-templates.md", "templates/base.html");
+    t.write_from_guide("tutorial/views-and-templates.md", "templates/index.html");
+    t.write_from_guide("tutorial/views-and-templates.md", "templates/hello.html");
+    let urls = t.sh("unchained urls");
+    assert!(
+        urls.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["GET", "/hello/{name}", "flaskr::app::hello", "app"]),
+        "{urls}"
+    );
+    {
+        let server = t.serve("unchained run");
+        let (status, body) = server.get("/hello/%3Cb%3EAda%3C%2Fb%3E");
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body.contains("Hello, &lt;b&gt;Ada") && !body.contains("<b>") && body.contains("<nav>"),
+            "the greeting, escaped, in the layout: {body}"
+        );
+        let (status, body) = server.get("/");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Welcome to flaskr"), "{body}");
+    }
+    t.sh("git add .");
+    t.sh("git commit -m 'views and templates'");
 
     // The database.
     let url = t.sh("unchained config DATABASE_URL");
@@ -387,6 +465,15 @@ fn follow_tutorial(backend: Backend) {
             "app",
         ],
     );
+    let urls = t.sh("unchained urls");
+    for path in ["/login", "/logout", "/register", "/sessions"] {
+        assert!(
+            urls.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(path)
+                    && l.contains("unchained.bundles.security")),
+            "{path} is served by the security bundle:\n{urls}"
+        );
+    }
     let migrate = t.sh("unchained db migrate -m 'create security tables'");
     let files = t.migrations();
     assert_eq!(
@@ -402,6 +489,10 @@ fn follow_tutorial(backend: Backend) {
     );
     t.sh("unchained db upgrade");
     assert_eq!(db.count("SELECT COUNT(*) FROM users"), Ok(0));
+    t.sh("unchained users create admin@example.com --password 'correct horse battery'");
+    let users = t.sh("unchained users list");
+    assert!(users.contains("admin@example.com"), "{users}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM users"), Ok(1));
 
     let server = t.serve("unchained run");
     register_login_logout(&server, &db);
@@ -409,12 +500,48 @@ fn follow_tutorial(backend: Backend) {
     t.sh("git add .");
     t.sh("git commit -m 'install security bundle'");
 
-    // Testing.
+    // Posts: the app bundle's own model.
+    t.write_from_guide("tutorial/security.md", "src/app/post.rs");
+    t.write_from_guide("tutorial/security.md", "src/app.rs");
+    let migrate = t.sh("unchained db migrate -m 'create posts table'");
+    let files = t.migrations();
+    assert_eq!(
+        files.len(),
+        3,
+        "a third migration file: {files:?}\n{migrate}"
+    );
+    let posts = fs::read_to_string(&files[2]).unwrap();
+    let changes: Vec<&str> = posts.lines().filter(|l| l.starts_with("//! - ")).collect();
+    assert_eq!(changes, ["//! - create table posts"], "{posts}");
+    assert!(
+        posts.contains(r#"ColumnDef::new("author_id").integer().not_null()"#)
+            && posts.contains(r#".to_tbl("users")"#)
+            && posts.contains(r#".to_col("id")"#)
+            && posts.contains("ForeignKeyAction::Cascade"),
+        "posts.author_id references users.id:\n{posts}"
+    );
+    t.sh("unchained db upgrade");
+    assert_eq!(db.count("SELECT COUNT(*) FROM posts"), Ok(0));
+    t.sh("git add .");
+    t.sh("git commit -m 'posts'");
+
+    // Testing: the scaffold's test, then the guide's on a fresh database.
     let tests = t.sh("cargo test");
     assert!(tests.contains("test result: ok"), "{tests}");
+    t.add_testing_dev_dependency();
+    t.write_from_guide("tutorial/testing.md", "tests/accounts.rs");
+    let tests = t.sh("cargo test");
+    assert!(
+        tests.contains("test register_then_log_out ... ok"),
+        "the guide's test ran and passed:\n{tests}"
+    );
+
+    // Deploying: the binary itself, in production, two instances sharing
+    // the session store (PostgreSQL, or Redis on the SQLite run).
+    deploy_two_instances(&t, backend, &db);
 
     if backend == Backend::Sqlite {
-        assert_guide_was_followed(&t.ran);
+        assert_guide_was_followed(&t.ran, &t.written);
     }
     db.finish();
 }
@@ -450,7 +577,7 @@ fn register_login_logout(server: &Server, db: &Database) {
         ],
     );
     assert_eq!(done.status, 303, "registered: {}", done.body);
-    assert_eq!(db.count("SELECT COUNT(*) FROM users"), Ok(1));
+    assert_eq!(db.count("SELECT COUNT(*) FROM users"), Ok(2));
     logout(&mut http);
     assert_eq!(db.count(logged_in), Ok(0), "nobody is logged in");
 
@@ -498,6 +625,159 @@ fn register_login_logout(server: &Server, db: &Database) {
         "the replayed cookie is sent to the login page: {:?}",
         replayed.headers
     );
+}
+
+/// The project's binary as the deploying chapter runs it (a debug build
+/// here: the release build only differs in speed), killed when dropped.
+struct Instance {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Instance {
+    fn start(project: &Path, env: &[(&str, &str)]) -> Instance {
+        let port = free_port();
+        let child = Command::new(e2e_target_dir().join("debug/flaskr"))
+            .args(["run", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .current_dir(project)
+            .env_remove("UNCHAINED_DATABASE_URL")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the project's binary starts");
+        let mut instance = Instance { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = instance.child.try_wait() {
+                panic!("flaskr run exited early with {status} (its stderr is above)");
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return instance;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "flaskr run did not listen on port {port} in time"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two production instances of the binary share the sessions: log in on
+/// one, use the session on the other, log out there, and the first one
+/// no longer knows the session either.
+fn deploy_two_instances(t: &Tutorial, backend: Backend, db: &Database) {
+    let prefix = format!("flaskr-tutorial-{}-{}:", std::process::id(), free_port());
+    let _redis_keys = RedisKeys(prefix.clone());
+    let mut env: Vec<(&str, &str)> = vec![
+        ("UNCHAINED_ENV", "production"),
+        (
+            "UNCHAINED_SECRET_KEY",
+            "3f9c1e7a5b2d8f4061c3e9a7b5d2f8e4a1c7b3d9f5e2a8c4b6d0e3f7a9c1b5d2",
+        ),
+    ];
+    match backend {
+        Backend::Postgres => {
+            let url = db.test_database.as_ref().expect("the test database").url();
+            env.push(("UNCHAINED_DATABASE_URL", url));
+        }
+        Backend::Sqlite => {
+            env.push(("UNCHAINED_SESSION_TYPE", "redis"));
+            env.push(("UNCHAINED_SESSION_REDIS", "redis://127.0.0.1:6379/0"));
+            env.push(("UNCHAINED_SESSION_KEY_PREFIX", &prefix));
+        }
+    }
+    let upgrade = Command::new(e2e_target_dir().join("debug/flaskr"))
+        .args(["db", "upgrade"])
+        .current_dir(&t.cwd)
+        .env_remove("UNCHAINED_DATABASE_URL")
+        .envs(env.iter().copied())
+        .output()
+        .expect("flaskr db upgrade runs");
+    assert_success(&upgrade, "UNCHAINED_ENV=production flaskr db upgrade");
+
+    let first = Instance::start(&t.cwd, &env);
+    let second = Instance::start(&t.cwd, &env);
+    let mut on_first = Http::new(first.port);
+    let page = on_first.get("/register");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page.csrf_token();
+    let email = "grace@example.com";
+    let done = on_first.post(
+        "/register",
+        &[
+            ("csrf_token", &token),
+            ("email", email),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    );
+    assert_eq!(
+        done.status, 303,
+        "registered on the first instance: {}",
+        done.body
+    );
+    let cookie = on_first
+        .cookies
+        .get("session")
+        .cloned()
+        .expect("a session cookie");
+
+    let mut on_second = Http::new(second.port);
+    on_second
+        .cookies
+        .insert("session".to_owned(), cookie.clone());
+    let sessions = on_second.get("/sessions");
+    assert_eq!(
+        sessions.status, 200,
+        "the second instance knows the session: {}",
+        sessions.body
+    );
+    assert!(sessions.body.contains(email), "{}", sessions.body);
+    logout(&mut on_second);
+
+    let replayed = on_first.get("/sessions");
+    assert_eq!(
+        replayed.status, 303,
+        "the first instance no longer knows the session: {}",
+        replayed.body
+    );
+}
+
+/// Deletes the Redis keys under a prefix when dropped (the store keeps an
+/// owner index that only expires after the session lifetime).
+struct RedisKeys(String);
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let script =
+            "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end return 1";
+        let pattern = format!("{}*", self.0);
+        let args = ["EVAL", script, "0", &pattern];
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        request.push_str("*1\r\n$4\r\nQUIT\r\n");
+        let reply = TcpStream::connect(("127.0.0.1", 6379)).and_then(|mut stream| {
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            stream.write_all(request.as_bytes())?;
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply)?;
+            Ok(reply)
+        });
+        match reply {
+            Ok(reply) if reply.starts_with(":1") => {}
+            other => eprintln!("warning: Redis keys {pattern} not deleted: {other:?}"),
+        }
+    }
 }
 
 fn logout(http: &mut Http) {
@@ -562,10 +842,12 @@ fn git_ls_files(t: &Tutorial) -> String {
     stdout(&output)
 }
 
-/// Every command of the guide, except those marked as skipped, was run.
-fn assert_guide_was_followed(ran: &[String]) {
-    let commands = guide::guide_commands().unwrap_or_else(|e| panic!("{e}"));
-    let missing: Vec<String> = commands
+/// Every command of the guide, except those marked as skipped, was run,
+/// and every file it gives was written.
+fn assert_guide_was_followed(ran: &[String], written: &[String]) {
+    let guide = guide::guide().unwrap_or_else(|e| panic!("{e}"));
+    let missing: Vec<String> = guide
+        .commands
         .iter()
         .filter(|c| c.skip.is_none() && !ran.contains(&c.command))
         .map(|c| format!("{}:{}: {}", c.chapter, c.line, c.command))
@@ -575,6 +857,17 @@ fn assert_guide_was_followed(ran: &[String]) {
         "the guide shows commands this test did not run:\n{}\nit ran:\n{}",
         missing.join("\n"),
         ran.join("\n")
+    );
+    let unused: Vec<String> = guide
+        .files
+        .iter()
+        .filter(|f| !written.contains(&format!("{}: {}", f.chapter, f.path)))
+        .map(|f| format!("{}: {}", f.chapter, f.path))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "the guide gives files this test did not write:\n{}",
+        unused.join("\n")
     );
 }
 
