@@ -45,6 +45,7 @@ pub mod redirect;
 pub mod routes;
 pub mod service;
 pub mod templates;
+pub mod testing;
 pub mod throttle;
 pub mod tokens;
 

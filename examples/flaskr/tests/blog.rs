@@ -197,3 +197,23 @@ async fn forms_without_the_csrf_token_are_refused() {
         .await;
     assert_eq!(refused.status(), 400);
 }
+
+#[tokio::test]
+async fn login_as_gives_a_logged_in_client_in_one_line() {
+    let (_db, client) = app().await;
+    let security = client
+        .app()
+        .expect("an app")
+        .state()
+        .service::<unchained_security::Security>()
+        .expect("security");
+    let user = security
+        .create_user("ada@example.com", "a long enough password", true, true)
+        .await
+        .expect("a user");
+    unchained_security::testing::login_as(&client, &user)
+        .await
+        .expect("logged in");
+    assert!(client.get("/").await.text().contains("ada@example.com"));
+    assert_eq!(client.get("/create").await.status(), 200);
+}
