@@ -329,13 +329,7 @@ impl App {
 
     /// Serves the app on `addr` until Ctrl-C or SIGTERM.
     pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::Io {
-                what: format!("listen on {addr}"),
-                message: format!("{e} (is another server using the port? pick one with --port)"),
-            })?;
-        self.serve_on(listener).await
+        self.serve_on(bind(addr).await?).await
     }
 
     /// Serves the app on an already bound listener until Ctrl-C or SIGTERM.
@@ -356,6 +350,17 @@ impl App {
             message: e.to_string(),
         })
     }
+}
+
+/// Binds a listener on `addr`, with an error that says what to do when the
+/// port is taken.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Io {
+            what: format!("listen on {addr}"),
+            message: format!("{e} (is another server using the port? pick another with --port)"),
+        })
 }
 
 async fn shutdown_signal() {

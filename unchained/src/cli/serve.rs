@@ -38,12 +38,7 @@ pub(crate) async fn run(loaded: &LoadedApp, matches: &ArgMatches) -> Result<(), 
     let port = matches.get_one::<u16>("port").copied().unwrap_or(5000);
     let app = loaded.build().await?;
     let addr = SocketAddr::new(host, port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Io {
-            what: format!("listen on {addr}"),
-            message: format!("{e} (is another server using the port? pick another with --port)"),
-        })?;
+    let listener = crate::app::bind(addr).await?;
     eprintln!(
         " * Serving {} ({} environment) on http://{addr}/ (Ctrl-C to stop)",
         loaded.root().display(),
