@@ -248,29 +248,6 @@ impl Drop for TestDatabase {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_part_of_url_is_replaced() {
-        assert_eq!(
-            with_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            with_database("mysql://root@h/test?ssl-mode=disabled", "y"),
-            "mysql://root@h/y?ssl-mode=disabled"
-        );
-        assert_eq!(with_database("postgres://u@h", "z"), "postgres://u@h/z");
-    }
-
-    #[test]
-    fn names_are_unique() {
-        assert_ne!(unique_name(), unique_name());
-    }
-}
-
 impl TestDatabase {
     /// Builds the project at `root` (its `[test]` config) on this database,
     /// with every migration applied (the bundles' and the project's
@@ -315,5 +292,28 @@ impl TestDatabase {
             .await
             .context("applying the project's migrations to the test database")?;
         Ok(unchained::testing::TestClient::new(loaded.build().await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_part_of_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("mysql://root@h/test?ssl-mode=disabled", "y"),
+            "mysql://root@h/y?ssl-mode=disabled"
+        );
+        assert_eq!(with_database("postgres://u@h", "z"), "postgres://u@h/z");
+    }
+
+    #[test]
+    fn names_are_unique() {
+        assert_ne!(unique_name(), unique_name());
     }
 }
