@@ -293,3 +293,56 @@ async fn new_project_with_security_logs_in_and_out_out_of_the_box() {
         "{home}"
     );
 }
+
+#[test]
+fn no_migrate_leaves_the_table_steps_to_the_user_and_force_overwrites() {
+    let dir = temp_dir();
+    let output = unchained(
+        dir.path(),
+        &[
+            "new",
+            "project",
+            "later",
+            "--database",
+            "--no-migrate",
+            "--no-prompt",
+        ],
+    );
+    assert_success(
+        &output,
+        "unchained new project later --database --no-migrate",
+    );
+    let text = stdout(&output);
+    assert!(
+        !text.contains("Building the project"),
+        "--no-migrate builds nothing:\n{text}"
+    );
+    let next = text.split("Next:").nth(1).unwrap_or_default();
+    assert!(
+        next.contains("unchained db migrate") && next.contains("unchained db upgrade"),
+        "{text}"
+    );
+    let project = dir.path().join("later");
+    assert!(project.join("db/migrations").is_dir());
+    let cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+    assert!(
+        cargo_toml.contains("\nunchained-database = "),
+        "{cargo_toml}"
+    );
+    assert!(
+        cargo_toml.contains("# unchained-session = "),
+        "not-enabled bundles are listed commented out: {cargo_toml}"
+    );
+
+    std::fs::write(project.join("unchained.toml"), "bundles = [\"app\"]\n").unwrap();
+    let forced = unchained(
+        dir.path(),
+        &["new", "project", "later", "--force", "--no-prompt"],
+    );
+    assert_success(&forced, "unchained new project later --force");
+    let manifest = std::fs::read_to_string(project.join("unchained.toml")).unwrap();
+    assert!(
+        manifest.contains("[development]"),
+        "--force rewrote unchained.toml: {manifest}"
+    );
+}
