@@ -42,6 +42,16 @@ pub struct DatabaseConfig {
     /// closed.
     #[serde(rename = "DATABASE_IDLE_TIMEOUT", default = "default_idle_timeout")]
     pub idle_timeout: u64,
+    /// `DATABASE_PING_AFTER_IDLE`: seconds a pooled connection must have
+    /// been idle before it is pinged on checkout (default 30). A connection
+    /// in steady use is handed out without the extra round trip; one that
+    /// sat idle long enough for a server, proxy or firewall to drop it is
+    /// checked first. `0` pings on every checkout.
+    #[serde(
+        rename = "DATABASE_PING_AFTER_IDLE",
+        default = "default_ping_after_idle"
+    )]
+    pub ping_after_idle: u64,
     /// `DATABASE_SQLITE_BUSY_TIMEOUT`: milliseconds SQLite waits for a lock
     /// held by another connection before failing with "database is locked".
     #[serde(
@@ -49,6 +59,17 @@ pub struct DatabaseConfig {
         default = "default_busy_timeout"
     )]
     pub sqlite_busy_timeout: u64,
+    /// `DATABASE_SQLITE_SYNCHRONOUS`: SQLite's `synchronous` setting,
+    /// `NORMAL` (default), `FULL`, `EXTRA` or `OFF`. With the WAL journal
+    /// this bundle uses, `NORMAL` syncs to disk at checkpoints rather than
+    /// at every commit: a crash of the app loses nothing, a power cut may
+    /// roll back the last commits. `FULL` syncs every commit (about ten
+    /// times slower writes).
+    #[serde(
+        rename = "DATABASE_SQLITE_SYNCHRONOUS",
+        default = "default_synchronous"
+    )]
+    pub sqlite_synchronous: SqliteSynchronous,
     /// `DATABASE_ECHO`: log every SQL statement (through `tracing`).
     #[serde(rename = "DATABASE_ECHO", default)]
     pub echo: bool,
@@ -69,6 +90,42 @@ fn default_idle_timeout() -> u64 {
 fn default_busy_timeout() -> u64 {
     5000
 }
+fn default_ping_after_idle() -> u64 {
+    30
+}
+fn default_synchronous() -> SqliteSynchronous {
+    SqliteSynchronous::Normal
+}
+
+/// Values of `DATABASE_SQLITE_SYNCHRONOUS` (SQLite's `PRAGMA synchronous`),
+/// written in upper or lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SqliteSynchronous {
+    /// No syncing: fastest, a power cut may corrupt the database.
+    #[serde(rename = "OFF", alias = "off")]
+    Off,
+    /// Sync at WAL checkpoints (the default).
+    #[serde(rename = "NORMAL", alias = "normal")]
+    Normal,
+    /// Sync at every commit.
+    #[serde(rename = "FULL", alias = "full")]
+    Full,
+    /// Like `FULL`, and also sync the directory after deleting a journal.
+    #[serde(rename = "EXTRA", alias = "extra")]
+    Extra,
+}
+
+impl SqliteSynchronous {
+    /// The value as written in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Off => "OFF",
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Extra => "EXTRA",
+        }
+    }
+}
 
 /// The default `DATABASE_URL` for `env`: a SQLite file inside the project.
 pub fn default_url(env: Environment) -> String {
@@ -84,7 +141,12 @@ pub fn defaults(env: Environment) -> ConfigDefaults {
         .set("DATABASE_CONNECT_TIMEOUT", default_connect_timeout())
         .set("DATABASE_ACQUIRE_TIMEOUT", default_acquire_timeout())
         .set("DATABASE_IDLE_TIMEOUT", default_idle_timeout())
+        .set("DATABASE_PING_AFTER_IDLE", default_ping_after_idle())
         .set("DATABASE_SQLITE_BUSY_TIMEOUT", default_busy_timeout())
+        .set(
+            "DATABASE_SQLITE_SYNCHRONOUS",
+            default_synchronous().as_str(),
+        )
         .set("DATABASE_ECHO", false)
 }
 
@@ -105,7 +167,9 @@ impl DatabaseConfig {
             connect_timeout: default_connect_timeout(),
             acquire_timeout: default_acquire_timeout(),
             idle_timeout: default_idle_timeout(),
+            ping_after_idle: default_ping_after_idle(),
             sqlite_busy_timeout: default_busy_timeout(),
+            sqlite_synchronous: default_synchronous(),
             echo: false,
         }
     }

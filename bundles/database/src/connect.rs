@@ -145,8 +145,8 @@ fn driver_enabled(backend: DbBackend) -> (&'static str, &'static str, bool) {
 /// Opens the pool described by `config`, relative SQLite paths resolved
 /// against the project `root`.
 ///
-/// SQLite connections use WAL journaling (readers do not block the writer)
-/// and `DATABASE_SQLITE_BUSY_TIMEOUT`.
+/// SQLite connections use WAL journaling (readers do not block the writer),
+/// `DATABASE_SQLITE_SYNCHRONOUS` and `DATABASE_SQLITE_BUSY_TIMEOUT`.
 pub async fn connect(
     config: &DatabaseConfig,
     root: &Path,
@@ -169,6 +169,14 @@ pub async fn connect(
         .acquire_timeout(Duration::from_secs(config.acquire_timeout))
         .idle_timeout(Duration::from_secs(config.idle_timeout))
         .sqlx_logging(config.echo);
+    // sqlx pings every connection it hands out by default: one more round
+    // trip per query. Pinging only connections that sat idle keeps the
+    // protection against dropped connections without that cost.
+    if config.ping_after_idle == 0 {
+        options.test_before_acquire(true);
+    } else {
+        options.test_before_acquire_if_idle_for(Duration::from_secs(config.ping_after_idle));
+    }
     if backend == DbBackend::Sqlite {
         configure_sqlite(&mut options, &url, config);
     }
@@ -189,18 +197,29 @@ pub async fn connect(
 
 #[cfg(feature = "sqlite")]
 fn configure_sqlite(options: &mut ConnectOptions, url: &str, config: &DatabaseConfig) {
-    use sea_orm::sqlx::sqlite::SqliteJournalMode;
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous as Sync};
     let busy = Duration::from_millis(config.sqlite_busy_timeout);
+    let synchronous = match config.sqlite_synchronous {
+        crate::config::SqliteSynchronous::Off => Sync::Off,
+        crate::config::SqliteSynchronous::Normal => Sync::Normal,
+        crate::config::SqliteSynchronous::Full => Sync::Full,
+        crate::config::SqliteSynchronous::Extra => Sync::Extra,
+    };
     if url == "sqlite::memory:" {
         // Every connection to :memory: is a separate database: keep one.
         options.max_connections(1).min_connections(1);
         options
             .idle_timeout(None::<Duration>)
             .max_lifetime(None::<Duration>);
-        options.map_sqlx_sqlite_opts(move |o| o.busy_timeout(busy).foreign_keys(true));
+        options.map_sqlx_sqlite_opts(move |o| {
+            o.busy_timeout(busy)
+                .synchronous(synchronous)
+                .foreign_keys(true)
+        });
     } else {
         options.map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
                 .busy_timeout(busy)
                 .foreign_keys(true)
         });

@@ -91,6 +91,95 @@ async fn sqlite_file_is_created_in_the_project_with_wal() -> anyhow::Result<()> 
     Ok(())
 }
 
+async fn sqlite_synchronous(
+    config: &DatabaseConfig,
+    root: &std::path::Path,
+) -> anyhow::Result<i32> {
+    let conn = connect(config, root).await?;
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA synchronous",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    Ok(row.try_get::<i32>("", "synchronous")?)
+}
+
+#[tokio::test]
+async fn sqlite_synchronous_is_normal_by_default_and_configurable() -> anyhow::Result<()> {
+    use unchained_database::config::SqliteSynchronous;
+    let root = tempfile::tempdir()?;
+    let mut config = DatabaseConfig::for_url("sqlite:db/sync.sqlite");
+    // SQLite reports 0 = OFF, 1 = NORMAL, 2 = FULL, 3 = EXTRA.
+    assert_eq!(sqlite_synchronous(&config, root.path()).await?, 1);
+    config.sqlite_synchronous = SqliteSynchronous::Full;
+    assert_eq!(sqlite_synchronous(&config, root.path()).await?, 2);
+
+    let from_config = |value: &str| {
+        let config = unchained::config::Config::builder(Environment::Test)
+            .defaults(
+                "db",
+                unchained_database::config::defaults(Environment::Test),
+            )
+            .set("DATABASE_SQLITE_SYNCHRONOUS", value)
+            .build();
+        DatabaseConfig::from_config(&config)
+    };
+    assert_eq!(
+        from_config("extra")?.sqlite_synchronous,
+        SqliteSynchronous::Extra
+    );
+    let err = from_config("sometimes").unwrap_err().to_string();
+    assert!(err.contains("DATABASE_SQLITE_SYNCHRONOUS"), "{err}");
+    assert!(err.contains("NORMAL"), "{err}");
+    Ok(())
+}
+
+/// With `DATABASE_PING_AFTER_IDLE = 0` a connection the server dropped is
+/// noticed by the checkout ping and replaced; with the default, a
+/// connection in steady use skips the ping, so the first query on it fails
+/// and the pool replaces it. Either way the next query works.
+#[tokio::test]
+async fn ping_after_idle_decides_when_a_dropped_connection_is_noticed() -> anyhow::Result<()> {
+    let db = TestDatabase::postgres().await?;
+    let admin = db.connection().clone();
+    for (ping_after_idle, first_query_works) in [(0, true), (30, false)] {
+        let mut config = DatabaseConfig::for_url(db.url());
+        config.max_connections = 1;
+        config.ping_after_idle = ping_after_idle;
+        let conn = connect(&config, std::path::Path::new(".")).await?;
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_backend_pid() AS pid",
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no row"))?;
+        let pid: i32 = row.try_get("", "pid")?;
+        // Let the pool take the connection back before it is cut.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        admin
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_terminate_backend($1)",
+                [pid.into()],
+            ))
+            .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let first = conn.execute_unprepared("SELECT 1").await;
+        assert_eq!(
+            first.is_ok(),
+            first_query_works,
+            "DATABASE_PING_AFTER_IDLE = {ping_after_idle}: {first:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        conn.execute_unprepared("SELECT 1").await?;
+    }
+    db.cleanup().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn unreachable_database_is_a_clear_error() {
     let mut config = DatabaseConfig::for_url("postgres://postgres:hunter2@127.0.0.1:1/nope");

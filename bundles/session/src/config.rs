@@ -149,7 +149,9 @@ pub struct SessionConfig {
     /// cleanup task; unset means no task.
     #[serde(rename = "SESSION_CLEANUP_INTERVAL", deserialize_with = "opt_seconds")]
     pub cleanup_interval: Option<Duration>,
-    /// `SESSION_CLEANUP_BATCH_SIZE`: records deleted per cleanup statement.
+    /// `SESSION_CLEANUP_BATCH_SIZE`: records deleted per cleanup statement
+    /// (default 200: small enough that a batch never holds a SQLite
+    /// writer, or a CPU shared with the app, for more than a few ms).
     #[serde(rename = "SESSION_CLEANUP_BATCH_SIZE")]
     pub cleanup_batch_size: u64,
     /// `SESSION_COOKIE_NAME`; a `__Host-` name forces `Secure`, `Path=/`
@@ -191,7 +193,7 @@ impl Default for SessionConfig {
             file_mode: 0o600,
             cleanup_n_requests: None,
             cleanup_interval: None,
-            cleanup_batch_size: 1000,
+            cleanup_batch_size: 200,
             cookie_name: "session".to_owned(),
             cookie_domain: None,
             cookie_path: "/".to_owned(),

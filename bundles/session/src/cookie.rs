@@ -117,7 +117,10 @@ fn attributes(config: &SessionConfig, cookie: &mut String) {
 }
 
 fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    // httpdate formats IMF-fixdate directly (chrono's `format` interprets
+    // the pattern at run time, a measurable cost on every Set-Cookie).
+    let secs = t.timestamp().max(0).unsigned_abs();
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -128,6 +131,21 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
         RawCookies::from_headers(&headers)
+    }
+
+    #[test]
+    fn expires_is_an_imf_fixdate() {
+        let t = DateTime::parse_from_rfc3339("2026-11-26T18:05:09Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(http_date(t), "Thu, 26 Nov 2026 18:05:09 GMT");
+        let config = SessionConfig::default();
+        let header = set_cookie(&config, None, "abc", Some(t), t).unwrap();
+        let text = header.to_str().unwrap();
+        assert!(
+            text.contains("; Expires=Thu, 26 Nov 2026 18:05:09 GMT; Max-Age=0"),
+            "{text}"
+        );
     }
 
     #[test]

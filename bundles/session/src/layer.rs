@@ -71,19 +71,20 @@ where
             RawCookies::from_headers(request.headers()),
         );
         request.extensions_mut().insert(session.clone());
-        // The clone is the one that was not polled ready: keep the ready one.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let manager = self.manager.clone();
+        // Calling the inner service here, on the instance that was polled
+        // ready, avoids cloning it per request; its future owns everything
+        // it needs.
+        let response = self.inner.call(request);
         Box::pin(async move {
-            let response = inner.call(request).await?;
-            Ok(finish(&manager, &session, response).await)
+            let response = response.await?;
+            Ok(finish(&session, response).await)
         })
     }
 }
 
-async fn finish(manager: &SessionManager, session: &Session, mut response: Response) -> Response {
+async fn finish(session: &Session, mut response: Response) -> Response {
     let commit = session.commit().await;
+    let manager = session.manager();
     if !commit.read {
         return response;
     }

@@ -72,6 +72,34 @@ struct State {
     regenerate: bool,
     /// A record destroyed by this request, deleted at the end.
     destroyed: Option<String>,
+    /// When the stored session was loaded: the request's "now" for expiry
+    /// decisions, so the clock is read once per request.
+    loaded_at: Option<DateTime<Utc>>,
+}
+
+impl State {
+    /// Whether the end of the request has anything to write or delete.
+    /// Checked before the (larger, boxed) write path is entered, so that a
+    /// read-only request costs no more than this test.
+    fn has_work(&self, config: &crate::config::SessionConfig) -> bool {
+        if self.destroyed.is_some() {
+            return true;
+        }
+        match &self.base {
+            None => !self.data.is_empty(),
+            Some(base) => {
+                self.dirty
+                    || self.regenerate
+                    || self.data.is_empty()
+                    || (config.refresh_each_request
+                        && refresh_due(
+                            &base.record,
+                            config.lifetime,
+                            self.loaded_at.unwrap_or_else(Utc::now),
+                        ))
+            }
+        }
+    }
 }
 
 /// A session operation failed. As a response: 503 when the store is
@@ -309,6 +337,7 @@ impl Session {
             return Ok(());
         };
         let now = Utc::now();
+        state.loaded_at = Some(now);
         if let Some(absolute) = shared
             .config
             .absolute_lifetime
@@ -348,7 +377,10 @@ impl Session {
             commit.failed = true;
             return commit;
         }
-        if let Err(e) = self.write(&mut state, &mut commit).await {
+        if !state.has_work(self.inner.manager.config()) {
+            return commit;
+        }
+        if let Err(e) = Box::pin(self.write(&mut state, &mut commit)).await {
             tracing::error!(target: "unchained_session", "session not saved: {e}");
             commit.failed = true;
         }
@@ -362,7 +394,12 @@ impl Session {
             manager.delete(&old).await?;
             commit.cookie = CookieAction::Expire;
         }
-        let now = Utc::now();
+        // A stored session's expiry counts from when this request loaded
+        // it; a new session's from now.
+        let now = match &state.base {
+            Some(_) => state.loaded_at.unwrap_or_else(Utc::now),
+            None => Utc::now(),
+        };
         let Some(base) = state.base.take() else {
             if !state.data.is_empty() {
                 self.create(state, commit, now).await?;
@@ -459,13 +496,24 @@ impl Session {
         let new_id = state
             .regenerate
             .then(|| crate::generate_id(manager.shared.config.id_length));
+        let lifetime = manager.shared.config.lifetime;
         for attempt in 0..MAX_ATTEMPTS {
+            // The expiry moves by the same throttled rule as a read-only
+            // refresh: a session written often keeps its expiry until a
+            // tenth of the lifetime has passed. The stored row then changes
+            // only in data and version, which PostgreSQL can update in place
+            // (no index touched) and every store writes with fewer bytes.
+            let expires_at = if new_id.is_some() || refresh_due(&base.record, lifetime, now) {
+                manager.expiry(base.record.created_at, now)
+            } else {
+                base.record.expires_at
+            };
             let record = Record {
                 data: bytes,
                 version: base.record.version + 1,
                 owner: state.owner.clone(),
                 created_at: base.record.created_at,
-                expires_at: manager.expiry(base.record.created_at, now),
+                expires_at,
             };
             let outcome = match &new_id {
                 Some(new_id) => {

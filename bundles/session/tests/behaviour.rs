@@ -251,7 +251,18 @@ mod behaviours {
         .await;
         let cookie = h.start("k", "v").await;
         let id = h.id_of(&cookie);
+        let created = h.manager.store().load(&id).await.unwrap().unwrap();
+        // A write before a refresh is due keeps the stored expiry.
+        assert_eq!(
+            h.get("/set/k2/v2", Some(&cookie)).await.status,
+            StatusCode::OK
+        );
         let first = h.manager.store().load(&id).await.unwrap().unwrap();
+        assert_eq!(first.version, created.version + 1);
+        assert_eq!(
+            first.expires_at, created.expires_at,
+            "a write before the refresh is due keeps the expiry"
+        );
         let before = h.manager.stats();
         h.get("/get/k", Some(&cookie)).await;
         assert_eq!(
@@ -278,6 +289,17 @@ mod behaviours {
             (h.manager.stats() - before).writes,
             0,
             "just refreshed: no write"
+        );
+        // Once due again, a write carries the new expiry.
+        tokio::time::sleep(Duration::from_millis(3100)).await;
+        assert_eq!(
+            h.get("/set/k3/v3", Some(&cookie)).await.status,
+            StatusCode::OK
+        );
+        let written = h.manager.store().load(&id).await.unwrap().unwrap();
+        assert!(
+            written.expires_at > refreshed.expires_at,
+            "a write after the refresh is due moves the expiry"
         );
         h.teardown().await;
     }

@@ -5,6 +5,7 @@
 //! - `GET /read` answers the integer `n` from the session (0 when absent);
 //! - `GET /incr` adds 1 to `n` and answers it.
 
+pub mod footprint;
 pub mod load;
 
 use unchained::prelude::*;

@@ -51,3 +51,17 @@ async fn the_benchmark_runs_and_reports() {
         "/read answers a number after the run: {after}"
     );
 }
+
+/// The memory-footprint probe runs and counts what it made (the resident
+/// memory itself is reported, never asserted).
+#[tokio::test]
+async fn the_footprint_probe_runs_and_reports() {
+    let report = session_bench::footprint::measure(500)
+        .await
+        .expect("the probe runs");
+    assert_eq!(report.sessions, 500);
+    // {"n": 1} in msgpack: a one-entry map, a one-letter key, a small int.
+    assert_eq!(report.data_bytes, 500 * 4);
+    assert!(report.held_bytes > report.data_bytes, "{report:?}");
+    assert!(report.to_string().contains("live sessions:          500"));
+}

@@ -38,6 +38,17 @@ impl MemoryStore {
         self.lock().len()
     }
 
+    /// The bytes of ids and serialized data held: what a store that
+    /// persisted the sessions would at least have to write. For comparing
+    /// with the memory the process takes.
+    pub fn held_bytes(&self) -> HeldBytes {
+        let map = self.lock();
+        HeldBytes {
+            ids: map.keys().map(String::len).sum(),
+            data: map.values().map(|r| r.data.len()).sum(),
+        }
+    }
+
     /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
@@ -51,6 +62,15 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// What [`MemoryStore::held_bytes`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldBytes {
+    /// Bytes of session ids.
+    pub ids: usize,
+    /// Bytes of serialized session data.
+    pub data: usize,
 }
 
 fn matches(current: Option<&Record>, expected: Option<u64>, now: DateTime<Utc>) -> bool {

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use self::filesystem::FilesystemStore;
-pub use self::memory::MemoryStore;
+pub use self::memory::{HeldBytes, MemoryStore};
 pub use self::null::NullStore;
 pub use self::redis::RedisStore;
 pub use self::sql::{SqlStore, session_table};

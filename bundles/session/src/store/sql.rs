@@ -1,6 +1,7 @@
 //! [`SqlStore`]: sessions in a SQL table through SeaORM (SQLite,
 //! PostgreSQL, MySQL/MariaDB), `SESSION_TYPE = "sqlalchemy"`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -103,6 +104,13 @@ pub struct SqlStore {
     db: DatabaseConnection,
     backend: DbBackend,
     sql: Queries,
+    /// SQLite only: writes of this process take turns here. SQLite allows
+    /// one writer at a time; without this queue, concurrent writers would
+    /// meet SQLITE_BUSY and sleep in SQLite's busy handler (1, 2, 5, 10,
+    /// ... ms), which is what made the p99 of writes hundreds of
+    /// milliseconds. A fair async queue hands the lock over without
+    /// sleeping; the busy timeout still covers other processes.
+    write_queue: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// The statements, built once per store.
@@ -136,6 +144,7 @@ impl SqlStore {
             sql: Queries::new(backend, table),
             db,
             backend,
+            write_queue: (backend == DbBackend::Sqlite).then(Default::default),
         })
     }
 
@@ -161,9 +170,20 @@ impl SqlStore {
         Statement::from_sql_and_values(self.backend, sql, values)
     }
 
+    /// Runs a writing statement, on SQLite after waiting for this
+    /// process's turn (see `write_queue`). Callers put the wait under the
+    /// same timeout as the statement.
+    async fn write(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        let _turn = match &self.write_queue {
+            Some(queue) => Some(queue.lock().await),
+            None => None,
+        };
+        self.db.execute_raw(stmt).await
+    }
+
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64, StoreError> {
         let stmt = self.statement(sql, values);
-        let result = timed(self.db.execute_raw(stmt)).await?;
+        let result = timed(self.write(stmt)).await?;
         Ok(result.rows_affected())
     }
 
@@ -177,7 +197,7 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> Result<Option<u64>, StoreError> {
         let stmt = self.statement(sql, values);
-        match tokio::time::timeout(CALL_TIMEOUT, self.db.execute_raw(stmt)).await {
+        match tokio::time::timeout(CALL_TIMEOUT, self.write(stmt)).await {
             Ok(Ok(result)) => Ok(Some(result.rows_affected())),
             Ok(Err(e)) if is_lock_conflict(&e) => {
                 tracing::debug!(target: "unchained_session::store", "concurrent save rolled back: {e}");
@@ -362,7 +382,7 @@ impl SessionStore for SqlStore {
         let affected = match expected {
             None => {
                 let stmt = self.statement(&self.sql.insert, self.row_values(id, record, now));
-                match tokio::time::timeout(CALL_TIMEOUT, self.db.execute_raw(stmt)).await {
+                match tokio::time::timeout(CALL_TIMEOUT, self.write(stmt)).await {
                     Ok(Ok(result)) => result.rows_affected(),
                     Ok(Err(e))
                         if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
