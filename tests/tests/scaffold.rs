@@ -218,6 +218,33 @@ async fn new_project_with_security_logs_in_and_out_out_of_the_box() {
         "one migration creates the bundles' tables"
     );
 
+    // A SQLite project compiles no other database driver and no Redis
+    // client (cargo features), and asking for Redis says how to get it.
+    let tree = cargo_in(&project, &["tree", "-e", "normal", "--prefix", "none"]);
+    assert_success(&tree, "cargo tree");
+    let crates: Vec<String> = stdout(&tree)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(crates.iter().any(|c| c == "sqlx-sqlite"), "{crates:?}");
+    for absent in ["sqlx-postgres", "sqlx-mysql", "redis"] {
+        assert!(
+            !crates.iter().any(|c| c == absent),
+            "a SQLite scaffold should not compile {absent}"
+        );
+    }
+    let redis = unchained_with_env(
+        &project,
+        &["session", "cleanup"],
+        &[("UNCHAINED_SESSION_TYPE", "redis")],
+    );
+    assert!(!redis.status.success());
+    let message = stderr(&redis);
+    assert!(
+        message.contains("add \"redis\" to its features"),
+        "{message}"
+    );
+
     let server = Server::start(&project, &[]);
     let base = format!("http://127.0.0.1:{}", server.port);
     let client = reqwest::Client::builder()

@@ -14,7 +14,7 @@ use crate::config::{SessionConfig, SessionType};
 use crate::manager::SessionManager;
 use crate::signer::CookieSigner;
 use crate::store::{
-    FilesystemStore, MemoryStore, NullStore, RedisStore, SessionStore, SqlStore, session_table,
+    FilesystemStore, MemoryStore, NullStore, SessionStore, SqlStore, session_table,
 };
 
 /// The bundle's name in `unchained.toml`.
@@ -49,6 +49,25 @@ fn resolve_type(config: &SessionConfig, has_database: bool) -> SessionType {
     } else {
         SessionType::Memory
     })
+}
+
+/// The Redis store for `SESSION_TYPE = "redis"`.
+#[cfg(feature = "redis")]
+fn redis_store(session: &SessionConfig) -> anyhow::Result<Arc<dyn SessionStore>> {
+    Ok(Arc::new(crate::store::RedisStore::new(
+        &session.redis_url,
+        &session.key_prefix,
+    )?))
+}
+
+/// Without the `redis` feature there is no Redis store: say how to get one.
+#[cfg(not(feature = "redis"))]
+fn redis_store(_: &SessionConfig) -> anyhow::Result<Arc<dyn SessionStore>> {
+    bail!(
+        "SESSION_TYPE = \"redis\" needs the Redis store, which this build of unchained-session leaves out: \
+         add \"redis\" to its features in Cargo.toml (unchained-session = {{ ..., features = [\"bundle\", \"redis\"] }}) \
+         or choose another SESSION_TYPE"
+    )
 }
 
 fn read_config(config: &Config) -> anyhow::Result<SessionConfig> {
@@ -121,7 +140,7 @@ impl Bundle for SessionBundle {
         let session = read_config(config)?;
         signer(config, &session)?;
         if session.session_type == Some(SessionType::Redis) {
-            RedisStore::new(&session.redis_url, &session.key_prefix)?;
+            redis_store(&session)?;
         }
         Ok(())
     }
@@ -214,9 +233,7 @@ impl Bundle for SessionBundle {
                 let dir = ctx.project_root().join(&session.file_dir);
                 Arc::new(FilesystemStore::new(dir, session.file_mode))
             }
-            SessionType::Redis => {
-                Arc::new(RedisStore::new(&session.redis_url, &session.key_prefix)?)
-            }
+            SessionType::Redis => redis_store(&session)?,
             SessionType::Sqlalchemy => {
                 if !has_database {
                     bail!(

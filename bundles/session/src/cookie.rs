@@ -34,16 +34,28 @@ impl RawCookies {
     /// signer, correctly signed) session id. Anything else is ignored:
     /// strict mode never adopts or echoes what the client sent.
     pub(crate) fn session_id(&self, name: &str, signer: Option<&CookieSigner>) -> Option<String> {
+        // Works on bytes: cookie names and ids are ASCII, and a header that
+        // is not is simply skipped where it matters (the id check below).
+        let name = name.as_bytes();
         for header in self.first.iter().chain(&self.rest) {
-            let Ok(text) = header.to_str() else { continue };
-            for pair in text.split(';') {
-                let Some((key, value)) = pair.trim().split_once('=') else {
+            for pair in header.as_bytes().split(|&b| b == b';') {
+                let pair = pair.trim_ascii();
+                let Some(value) = pair
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(b"="))
+                else {
                     continue;
                 };
-                if key != name || value.len() > MAX_COOKIE_VALUE {
+                if value.len() > MAX_COOKIE_VALUE {
                     continue;
                 }
-                let value = value.trim_matches('"');
+                let value = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value);
+                let Ok(value) = std::str::from_utf8(value) else {
+                    continue;
+                };
                 let id = match signer {
                     Some(signer) => match signer.verify(value) {
                         Some(id) => id,

@@ -7,6 +7,7 @@
 mod filesystem;
 mod memory;
 mod null;
+#[cfg(feature = "redis")]
 mod redis;
 mod sql;
 
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 pub use self::filesystem::FilesystemStore;
 pub use self::memory::{HeldBytes, MemoryStore};
 pub use self::null::NullStore;
+#[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 pub use self::sql::{SqlStore, session_table};
 
