@@ -1,95 +1,15 @@
-//! [`MemoryStore`]: sessions in this process's memory.
-//!
-//! Each session is packed into one heap buffer (see [`Packed`]) held in a
-//! hash set whose slots are two words: a session takes little more memory
-//! than its id and data, rather than the five times that a map of `String`
-//! to [`Record`] took (a wide slot, three allocations).
+//! [`Packed`]: one memory-store session in one heap buffer, and the
+//! [`Key`] it is found by.
 
 use std::borrow::Borrow;
-use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
-
-/// The store's name, in errors.
-const NAME: &str = "memory";
-
-/// Sessions in a map in this process: for tests and single-process
-/// development. Everything is lost on restart and not shared between
-/// processes. Clones share the same map.
-///
-/// ```
-/// # tokio_test_block(async {
-/// use unchained_session::store::{MemoryStore, SessionStore};
-/// let store = MemoryStore::new();
-/// assert!(store.load("abcdefghijklmnopqrstuv").await.unwrap().is_none());
-/// # });
-/// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
-/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
-/// # }
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct MemoryStore {
-    records: Arc<Mutex<HashSet<Packed>>>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How many records are held, expired ones included.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// The bytes of ids and serialized data held: what a store that
-    /// persisted the sessions would at least have to write. For comparing
-    /// with the memory the process takes.
-    pub fn held_bytes(&self) -> HeldBytes {
-        let set = self.lock();
-        let mut held = HeldBytes { ids: 0, data: 0 };
-        for packed in set.iter() {
-            held.ids += packed.id_len();
-            held.data += packed.view().map_or(0, |v| v.data.len());
-        }
-        held
-    }
-
-    /// Whether no record is held.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashSet<Packed>> {
-        // A panic while holding the lock cannot leave a record half
-        // written (records are packed before the lock is taken and each
-        // change is one set call), so poisoning is safe to ignore.
-        self.records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// What [`MemoryStore::held_bytes`] counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeldBytes {
-    /// Bytes of session ids.
-    pub ids: usize,
-    /// Bytes of serialized session data.
-    pub data: usize,
-}
-
-// ---------------------------------------------------------------------------
-// Packing
-// ---------------------------------------------------------------------------
+use super::NAME;
+use crate::store::{Record, StoreError};
 
 /// The longest id kept as is: ids are at most 128 characters (see
 /// [`crate::id`]), so the key's first byte can tell its length and form.
@@ -126,12 +46,12 @@ const WIDE_TS: usize = 12;
 /// `Hash` and `Eq` look at the key only, and `Borrow<[u8]>` lends it, so the
 /// set is looked up by [`Key`] bytes.
 #[derive(Debug)]
-struct Packed(Box<[u8]>);
+pub(super) struct Packed(Box<[u8]>);
 
 impl Packed {
     /// Packs `record` under `id`. Fails if `id` is longer than any id this
     /// crate makes (callers check ids before) or a length overflows.
-    fn new(id: &str, record: &Record) -> Result<Self, StoreError> {
+    pub(super) fn new(id: &str, record: &Record) -> Result<Self, StoreError> {
         let key = Key::new(id).ok_or_else(|| {
             StoreError::corrupt(NAME, format!("refusing malformed session id {id:?}"))
         })?;
@@ -186,13 +106,13 @@ impl Packed {
     }
 
     /// The key: the first byte and the id bytes.
-    fn key(&self) -> &[u8] {
+    pub(super) fn key(&self) -> &[u8] {
         let len = self.0.first().map_or(0, |&b| key_len(b));
         self.0.get(..len).unwrap_or(&self.0)
     }
 
     /// Length of the id as the caller wrote it.
-    fn id_len(&self) -> usize {
+    pub(super) fn id_len(&self) -> usize {
         match self.0.first() {
             Some(&b) if usize::from(b) > DECODED_TAG => base64_len(usize::from(b) - DECODED_TAG),
             Some(&b) => usize::from(b),
@@ -201,7 +121,7 @@ impl Packed {
     }
 
     /// The id as the caller wrote it.
-    fn id(&self) -> Result<String, StoreError> {
+    pub(super) fn id(&self) -> Result<String, StoreError> {
         let key = self.key();
         let (first, bytes) = key.split_first().ok_or_else(corrupt)?;
         if usize::from(*first) > DECODED_TAG {
@@ -213,7 +133,7 @@ impl Packed {
 
     /// The fields after the key, unpacked. `None` only if the buffer is
     /// not one that [`Packed::new`] made.
-    fn view(&self) -> Option<View<'_>> {
+    pub(super) fn view(&self) -> Option<View<'_>> {
         let mut rest = self.0.get(self.key().len()..)?;
         let meta = take_varint(&mut rest)?;
         let version = take_varint(&mut rest)?;
@@ -238,13 +158,13 @@ impl Packed {
     }
 
     /// [`Packed::view`], failing with the store's error.
-    fn fields(&self) -> Result<View<'_>, StoreError> {
+    pub(super) fn fields(&self) -> Result<View<'_>, StoreError> {
         self.view().ok_or_else(corrupt)
     }
 
     /// Whether the record is past its expiry at `now`. An unreadable
     /// record (never made here) counts as live so no path drops it silently.
-    fn is_expired(&self, now: DateTime<Utc>) -> bool {
+    pub(super) fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.view().is_some_and(|v| v.expires_at <= now)
     }
 }
@@ -272,16 +192,16 @@ impl Borrow<[u8]> for Packed {
 
 /// The fields of a [`Packed`] record after its key, borrowed.
 #[derive(Debug)]
-struct View<'a> {
-    data: &'a [u8],
-    version: u64,
-    owner: Option<&'a str>,
-    created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+pub(super) struct View<'a> {
+    pub(super) data: &'a [u8],
+    pub(super) version: u64,
+    pub(super) owner: Option<&'a str>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) expires_at: DateTime<Utc>,
 }
 
 impl View<'_> {
-    fn to_record(&self) -> Record {
+    pub(super) fn to_record(&self) -> Record {
         Record {
             data: self.data.to_vec(),
             version: self.version,
@@ -293,7 +213,7 @@ impl View<'_> {
 }
 
 /// An id in its packed key form, on the stack: built for every lookup.
-struct Key {
+pub(super) struct Key {
     buf: [u8; MAX_KEY],
     len: usize,
 }
@@ -301,7 +221,7 @@ struct Key {
 impl Key {
     /// `None` for ids longer than any id this crate makes: no such id can
     /// be stored.
-    fn new(id: &str) -> Option<Self> {
+    pub(super) fn new(id: &str) -> Option<Self> {
         let id = id.as_bytes();
         if id.len() > MAX_RAW_ID {
             return None;
@@ -331,7 +251,7 @@ impl Key {
         })
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&self.buf)
     }
 }
@@ -400,126 +320,10 @@ fn take_varint(rest: &mut &[u8]) -> Option<u64> {
     None
 }
 
-// ---------------------------------------------------------------------------
-// The store
-// ---------------------------------------------------------------------------
-
-fn matches(current: Option<&Packed>, expected: Option<u64>, now: DateTime<Utc>) -> bool {
-    let live = current.filter(|p| !p.is_expired(now));
-    match (live, expected) {
-        (None, None) => true,
-        (Some(p), Some(v)) => p.view().is_some_and(|r| r.version == v),
-        _ => false,
-    }
-}
-
-#[async_trait]
-impl SessionStore for MemoryStore {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let Some(key) = Key::new(id) else {
-            return Ok(None);
-        };
-        let now = Utc::now();
-        let set = self.lock();
-        match set.get(key.bytes()) {
-            Some(p) => {
-                let view = p.fields()?;
-                Ok((view.expires_at > now).then(|| view.to_record()))
-            }
-            None => Ok(None),
-        }
-    }
-
-    async fn save(
-        &self,
-        id: &str,
-        record: &Record,
-        expected: Option<u64>,
-    ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(self.name(), id)?;
-        let packed = Packed::new(id, record)?;
-        let mut set = self.lock();
-        if !matches(set.get(packed.key()), expected, Utc::now()) {
-            return Ok(SaveOutcome::Conflict);
-        }
-        set.replace(packed);
-        Ok(SaveOutcome::Saved)
-    }
-
-    async fn rename(
-        &self,
-        old: &str,
-        new: &str,
-        record: &Record,
-        expected: u64,
-    ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(self.name(), new)?;
-        let Some(old_key) = Key::new(old) else {
-            return Ok(SaveOutcome::Conflict);
-        };
-        let packed = Packed::new(new, record)?;
-        let now = Utc::now();
-        let mut set = self.lock();
-        if !matches(set.get(old_key.bytes()), Some(expected), now) || set.contains(packed.key()) {
-            return Ok(SaveOutcome::Conflict);
-        }
-        // Both changes happen under one lock: no reader sees both or neither.
-        set.remove(old_key.bytes());
-        set.insert(packed);
-        Ok(SaveOutcome::Saved)
-    }
-
-    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(Key::new(id).is_some_and(|key| self.lock().remove(key.bytes())))
-    }
-
-    async fn list_by_owner(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
-        let now = Utc::now();
-        let set = self.lock();
-        let mut infos = Vec::new();
-        for packed in set.iter() {
-            let view = packed.fields()?;
-            if view.owner == Some(owner) && view.expires_at > now {
-                infos.push(SessionInfo {
-                    id: packed.id()?,
-                    owner: view.owner.map(str::to_owned),
-                    created_at: view.created_at,
-                    expires_at: view.expires_at,
-                });
-            }
-        }
-        Ok(infos)
-    }
-
-    async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
-        let mut set = self.lock();
-        let before = set.len();
-        set.retain(|p| p.view().is_none_or(|v| v.owner != Some(owner)));
-        Ok((before - set.len()) as u64)
-    }
-
-    async fn cleanup_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
-        let mut set = self.lock();
-        let mut removed = 0u64;
-        // Removing in place: no copy of the expired keys is needed.
-        set.retain(|p| {
-            if removed < limit && p.is_expired(now) {
-                removed += 1;
-                false
-            } else {
-                true
-            }
-        });
-        Ok(removed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn at(secs: i64, nanos: u32) -> DateTime<Utc> {
@@ -626,36 +430,5 @@ mod tests {
             raw
         );
         assert!(!set.contains(Key::new("abcdefghijklmnopqrstuvw").unwrap().bytes()));
-    }
-
-    #[tokio::test]
-    async fn store_counts_held_bytes_and_lists_owners() {
-        let store = MemoryStore::new();
-        let now = Utc::now();
-        let record = Record {
-            data: vec![1, 2, 3, 4],
-            version: 1,
-            owner: Some("o".repeat(256)),
-            created_at: now,
-            expires_at: now + chrono::Duration::seconds(60),
-        };
-        let id = crate::generate_id(32);
-        assert_eq!(
-            store.save(&id, &record, None).await.unwrap(),
-            SaveOutcome::Saved
-        );
-        assert_eq!(
-            store.held_bytes(),
-            HeldBytes {
-                ids: id.len(),
-                data: 4
-            }
-        );
-        assert_eq!(store.load(&id).await.unwrap(), Some(record.clone()));
-        let listed = store.list_by_owner(&"o".repeat(256)).await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].id, id);
-        assert_eq!(store.delete_by_owner(&"o".repeat(256)).await.unwrap(), 1);
-        assert!(store.is_empty());
     }
 }
