@@ -689,6 +689,16 @@ fn deploy_two_instances(t: &Tutorial, backend: Backend, db: &Database) {
             env.push(("UNCHAINED_DATABASE_URL", url));
         }
         Backend::Sqlite => {
+            // The chapter's step: turn on the session crate's Redis store.
+            let cargo = t.file("Cargo.toml");
+            let enabled = cargo.replacen(
+                "default-features = false, features = [\"bundle\"] }",
+                "default-features = false, features = [\"bundle\", \"redis\"] }",
+                1,
+            );
+            assert_ne!(enabled, cargo, "the session crate's line in:\n{cargo}");
+            t.write("Cargo.toml", &enabled);
+            assert_success(&cargo_in(&t.cwd, &["build"]), "cargo build with redis");
             env.push(("UNCHAINED_SESSION_TYPE", "redis"));
             env.push(("UNCHAINED_SESSION_REDIS", "redis://127.0.0.1:6379/0"));
             env.push(("UNCHAINED_SESSION_KEY_PREFIX", &prefix));

@@ -131,9 +131,9 @@ impl LoadedApp {
         for bundle in self.bundles.iter() {
             bundle
                 .validate_config(&self.config)
-                .map_err(|source| Error::Hook {
+                .map_err(|error| Error::Hook {
                     bundle: bundle.name().to_owned(),
-                    source,
+                    error,
                 })?;
         }
         Ok(())
@@ -216,9 +216,9 @@ impl LoadedApp {
             bundle
                 .before_build(&mut ctx)
                 .await
-                .map_err(|source| Error::Hook {
+                .map_err(|error| Error::Hook {
                     bundle: bundle.name().to_owned(),
-                    source,
+                    error,
                 })?;
         }
         let BuildContext {
@@ -247,9 +247,9 @@ impl LoadedApp {
             bundle
                 .after_build(&app)
                 .await
-                .map_err(|source| Error::Hook {
+                .map_err(|error| Error::Hook {
                     bundle: bundle.name().to_owned(),
-                    source,
+                    error,
                 })?;
         }
         Ok(app)

@@ -34,11 +34,13 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A bundle's hook failed.
-    #[error("bundle {bundle}: {source:#}")]
+    // The message carries the whole chain (`{error:#}`); the field is not a
+    // `source`, so reports that print causes do not repeat it.
+    #[error("bundle {bundle}: {error:#}")]
     Hook {
         /// The bundle whose hook failed.
         bundle: String,
         /// What went wrong.
-        source: anyhow::Error,
+        error: anyhow::Error,
     },
 }
