@@ -85,14 +85,24 @@ async fn fill(client: &Client, selector: &str, value: &str) {
     field.send_keys(value).await.expect("type");
 }
 
+/// Clicks the form's submit button and waits until the browser has left
+/// the page (the button goes stale): a click does not wait for the
+/// navigation it starts, and reading the page or navigating away before it
+/// is done would race with it.
 async fn submit(client: &Client, form_selector: &str) {
-    client
+    let button = client
         .find(Locator::Css(&format!("{form_selector} [type=submit]")))
         .await
-        .expect("submit button")
-        .click()
-        .await
-        .expect("click");
+        .expect("submit button");
+    button.click().await.expect("click");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while button.is_displayed().await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "submitting {form_selector} did not leave the page"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
