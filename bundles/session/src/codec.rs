@@ -9,10 +9,17 @@ pub type SessionData = Map<String, Value>;
 
 /// Encodes a session's data in the configured format.
 pub(crate) fn encode(format: SerializationFormat, data: &SessionData) -> Result<Vec<u8>, String> {
+    // Most sessions fit: one allocation instead of growing from empty.
+    let mut bytes = Vec::with_capacity(128);
     match format {
-        SerializationFormat::Msgpack => rmp_serde::to_vec(data).map_err(|e| e.to_string()),
-        SerializationFormat::Json => serde_json::to_vec(data).map_err(|e| e.to_string()),
+        SerializationFormat::Msgpack => {
+            rmp_serde::encode::write(&mut bytes, data).map_err(|e| e.to_string())?
+        }
+        SerializationFormat::Json => {
+            serde_json::to_writer(&mut bytes, data).map_err(|e| e.to_string())?
+        }
     }
+    Ok(bytes)
 }
 
 /// Decodes a session's data. Records written in the other format (after a

@@ -29,10 +29,21 @@ pub fn generate_id(bytes: usize) -> String {
 /// so an id can never reach a file path or a Redis key unchecked.
 pub fn is_valid_id(id: &str) -> bool {
     (MIN_ID_CHARS..=MAX_ID_CHARS).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && id.bytes().all(|b| ID_ALPHABET[usize::from(b)])
 }
+
+/// `ID_ALPHABET[b]`: whether byte `b` may appear in an id (checked on
+/// every request, so a table rather than three comparisons per byte).
+const ID_ALPHABET: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -55,5 +66,8 @@ mod tests {
         assert!(!is_valid_id(&"a".repeat(129)));
         assert!(!is_valid_id("../../../../etc/passwd/aaaaaaaaaaaaaaaa"));
         assert!(!is_valid_id("aaaaaaaaaaaaaaaaaaaaaaaaaa:owner"));
+        assert!(!is_valid_id("aaaaaaaaaaaaaaaaaaaaaaaaaa=="));
+        assert!(!is_valid_id("aaaaaaaaaaaaaaaaaaaaaaaaa\u{e9}"));
+        assert!(is_valid_id("AZaz09-_AZaz09-_AZaz09"));
     }
 }

@@ -2,17 +2,20 @@
 //! [`Session`] and saves it after the handler.
 
 use std::convert::Infallible;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, StatusCode, header};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::cookie::{self, RawCookies};
 use crate::manager::SessionManager;
-use crate::session::{CookieAction, Session};
+use crate::session::{Commit, CookieAction, Session};
 
 /// Wraps a router so that handlers can take a [`Session`]; made by
 /// [`SessionManager::layer`].
@@ -58,7 +61,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -74,16 +77,63 @@ where
         // Calling the inner service here, on the instance that was polled
         // ready, avoids cloning it per request; its future owns everything
         // it needs.
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            Ok(finish(&session, response).await)
-        })
+        ResponseFuture {
+            handler: self.inner.call(request),
+            session: Some(session),
+            saving: None,
+        }
     }
 }
 
-async fn finish(session: &Session, mut response: Response) -> Response {
-    let commit = session.commit().await;
+pin_project! {
+    /// The response future of [`SessionService`]: the handler's future,
+    /// then the save. A request that left its session untouched or only
+    /// read it finishes in the same poll as the handler, without
+    /// allocating; only a request with something to write or delete boxes
+    /// the (asynchronous) save.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        handler: F,
+        session: Option<Session>,
+        saving: Option<BoxFuture<'static, Response>>,
+    }
+}
+
+impl<F> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(saving) = this.saving {
+            return saving.as_mut().poll(cx).map(Ok);
+        }
+        let Ok(response) = ready!(this.handler.poll(cx));
+        let Some(session) = this.session.take() else {
+            // Like any future, this one must not be polled once it is done.
+            panic!("session ResponseFuture polled after completion");
+        };
+        if let Some(commit) = session.commit_now() {
+            return Poll::Ready(Ok(respond(&session, commit, response)));
+        }
+        let mut saving: BoxFuture<'static, Response> = Box::pin(async move {
+            let commit = session.commit().await;
+            respond(&session, commit, response)
+        });
+        let poll = saving.as_mut().poll(cx);
+        if poll.is_pending() {
+            *this.saving = Some(saving);
+        }
+        poll.map(Ok)
+    }
+}
+
+/// The response as the session's end of request makes it: unchanged when
+/// the session was not read; otherwise with `Vary: Cookie`, the cookie to
+/// set or expire, and 503 if the store failed.
+fn respond(session: &Session, commit: Commit, mut response: Response) -> Response {
     let manager = session.manager();
     if !commit.read {
         return response;

@@ -42,7 +42,7 @@ pub mod store;
 #[cfg(feature = "bundle")]
 pub use bundle::{BUNDLE_NAME, SessionBundle};
 pub use id::{generate_id, is_valid_id};
-pub use layer::{SessionLayer, SessionService};
+pub use layer::{ResponseFuture, SessionLayer, SessionService};
 pub use manager::SessionManager;
 pub use session::{MissingSessionLayer, Session, SessionError};
 pub use signer::CookieSigner;

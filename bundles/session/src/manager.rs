@@ -221,7 +221,10 @@ impl SessionManager {
 
     pub(crate) async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
         self.shared.stats.read();
-        let result = self.shared.store.load(id).await;
+        let result = match self.shared.store.load_now(id) {
+            Some(result) => result,
+            None => self.shared.store.load(id).await,
+        };
         self.observe("load", result)
     }
 
@@ -232,7 +235,10 @@ impl SessionManager {
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
         self.shared.stats.write();
-        let result = self.shared.store.save(id, record, expected).await;
+        let result = match self.shared.store.save_now(id, record, expected) {
+            Some(result) => result,
+            None => self.shared.store.save(id, record, expected).await,
+        };
         self.observe_save("save", result)
     }
 

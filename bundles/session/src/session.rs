@@ -211,8 +211,20 @@ impl Session {
             message: e.to_string(),
         })?;
         let mut state = self.loaded().await?;
-        state.data.insert(key.to_owned(), value.clone());
-        state.changes.insert(key.to_owned(), Some(value));
+        // Overwriting a key that is there (the usual case) allocates no
+        // new key string.
+        match state.changes.get_mut(key) {
+            Some(change) => *change = Some(value.clone()),
+            None => {
+                state.changes.insert(key.to_owned(), Some(value.clone()));
+            }
+        }
+        match state.data.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                state.data.insert(key.to_owned(), value);
+            }
+        }
         state.dirty = true;
         Ok(())
     }
@@ -362,25 +374,27 @@ impl Session {
         Ok(())
     }
 
+    /// What the response needs, when that is known without waiting: the
+    /// session was not touched, or only read, or its load failed. `None`
+    /// when there is something to save (or the state is locked by a task
+    /// the handler left running): then [`commit`](Self::commit).
+    pub(crate) fn commit_now(&self) -> Option<Commit> {
+        let state = self.inner.state.try_lock().ok()?;
+        settled(&state, self.inner.manager.config())
+    }
+
     /// Saves what the request changed and returns what the response needs.
     /// Called by the layer once the handler has returned.
     pub(crate) async fn commit(&self) -> Commit {
         let mut state = self.inner.state.lock().await;
-        if !state.loaded {
-            return Commit::default();
+        if let Some(commit) = settled(&state, self.inner.manager.config()) {
+            return commit;
         }
         let mut commit = Commit {
             read: true,
             ..Commit::default()
         };
-        if state.failed.is_some() {
-            commit.failed = true;
-            return commit;
-        }
-        if !state.has_work(self.inner.manager.config()) {
-            return commit;
-        }
-        if let Err(e) = Box::pin(self.write(&mut state, &mut commit)).await {
+        if let Err(e) = self.write(&mut state, &mut commit).await {
             tracing::error!(target: "unchained_session", "session not saved: {e}");
             commit.failed = true;
         }
@@ -530,7 +544,11 @@ impl Session {
             if outcome == crate::store::SaveOutcome::Saved {
                 let regenerated = new_id.is_some();
                 let id = new_id.unwrap_or(base.id);
-                if regenerated || manager.shared.config.permanent {
+                // The browser's cookie already carries this expiry unless
+                // this save moved it: a write between refreshes sends no
+                // Set-Cookie (nor signs and formats one).
+                let moved = record.expires_at != base.record.expires_at;
+                if regenerated || (moved && manager.shared.config.permanent) {
                     commit.cookie = CookieAction::Set {
                         id,
                         expires: record.expires_at,
@@ -584,6 +602,24 @@ impl Session {
         codec::encode(shared.config.serialization_format, data)
             .map_err(|e| StoreError::corrupt(shared.store.name(), e))
     }
+}
+
+/// The end of a request that has nothing to write: `None` when it has.
+fn settled(state: &State, config: &crate::config::SessionConfig) -> Option<Commit> {
+    if !state.loaded {
+        return Some(Commit::default());
+    }
+    let read = Commit {
+        read: true,
+        ..Commit::default()
+    };
+    if state.failed.is_some() {
+        return Some(Commit {
+            failed: true,
+            ..read
+        });
+    }
+    (!state.has_work(config)).then_some(read)
 }
 
 /// Attempts at a conditional save before giving up with 503.

@@ -252,10 +252,14 @@ mod behaviours {
         let cookie = h.start("k", "v").await;
         let id = h.id_of(&cookie);
         let created = h.manager.store().load(&id).await.unwrap().unwrap();
-        // A write before a refresh is due keeps the stored expiry.
+        // A write before a refresh is due keeps the stored expiry, and so
+        // the cookie the browser has: no Set-Cookie.
+        let reply = h.get("/set/k2/v2", Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(
-            h.get("/set/k2/v2", Some(&cookie)).await.status,
-            StatusCode::OK
+            reply.set_cookie_header(),
+            None,
+            "a write that keeps the expiry sends no cookie"
         );
         let first = h.manager.store().load(&id).await.unwrap().unwrap();
         assert_eq!(first.version, created.version + 1);
@@ -292,9 +296,12 @@ mod behaviours {
         );
         // Once due again, a write carries the new expiry.
         tokio::time::sleep(Duration::from_millis(3100)).await;
+        let reply = h.get("/set/k3/v3", Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(
-            h.get("/set/k3/v3", Some(&cookie)).await.status,
-            StatusCode::OK
+            reply.cookie(&h.config.cookie_name).as_deref(),
+            Some(cookie.as_str()),
+            "a write that moves the expiry renews the cookie"
         );
         let written = h.manager.store().load(&id).await.unwrap().unwrap();
         assert!(

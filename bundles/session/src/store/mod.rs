@@ -159,6 +159,26 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes at most `limit` records expired at `now`; returns how many.
     /// Callers loop until it returns less than `limit`.
     async fn cleanup_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError>;
+
+    /// For stores that answer without I/O (the memory store): what
+    /// [`load`](Self::load) would return, computed now, with no future to
+    /// allocate and poll. `None` (the default) means "call `load`". The
+    /// session layer tries this first on every read.
+    fn load_now(&self, id: &str) -> Option<Result<Option<Record>, StoreError>> {
+        let _ = id;
+        None
+    }
+
+    /// Like [`load_now`](Self::load_now), for [`save`](Self::save).
+    fn save_now(
+        &self,
+        id: &str,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> Option<Result<SaveOutcome, StoreError>> {
+        let _ = (id, record, expected);
+        None
+    }
 }
 
 /// Counters of store operations made by a session layer, for tests and

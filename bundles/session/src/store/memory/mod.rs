@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use self::packed::{Key, Packed};
+use self::packed::{IdHash, Key, Packed};
 use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
 
 /// The store's name, in errors.
@@ -35,7 +35,7 @@ pub(super) const NAME: &str = "memory";
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    records: Arc<Mutex<HashSet<Packed>>>,
+    records: Arc<Mutex<HashSet<Packed, IdHash>>>,
 }
 
 impl MemoryStore {
@@ -67,7 +67,38 @@ impl MemoryStore {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashSet<Packed>> {
+    fn load_sync(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let Some(key) = Key::new(id) else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let set = self.lock();
+        match set.get(key.bytes()) {
+            Some(p) => {
+                let view = p.fields()?;
+                Ok((view.expires_at > now).then(|| view.to_record()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn save_sync(
+        &self,
+        id: &str,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> Result<SaveOutcome, StoreError> {
+        super::check_id(NAME, id)?;
+        let packed = Packed::new(id, record)?;
+        let mut set = self.lock();
+        if !matches(set.get(packed.key()), expected, Utc::now()) {
+            return Ok(SaveOutcome::Conflict);
+        }
+        set.replace(packed);
+        Ok(SaveOutcome::Saved)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashSet<Packed, IdHash>> {
         // A panic while holding the lock cannot leave a record half
         // written (records are packed before the lock is taken and each
         // change is one set call), so poisoning is safe to ignore.
@@ -102,18 +133,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let Some(key) = Key::new(id) else {
-            return Ok(None);
-        };
-        let now = Utc::now();
-        let set = self.lock();
-        match set.get(key.bytes()) {
-            Some(p) => {
-                let view = p.fields()?;
-                Ok((view.expires_at > now).then(|| view.to_record()))
-            }
-            None => Ok(None),
-        }
+        self.load_sync(id)
     }
 
     async fn save(
@@ -122,14 +142,20 @@ impl SessionStore for MemoryStore {
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(self.name(), id)?;
-        let packed = Packed::new(id, record)?;
-        let mut set = self.lock();
-        if !matches(set.get(packed.key()), expected, Utc::now()) {
-            return Ok(SaveOutcome::Conflict);
-        }
-        set.replace(packed);
-        Ok(SaveOutcome::Saved)
+        self.save_sync(id, record, expected)
+    }
+
+    fn load_now(&self, id: &str) -> Option<Result<Option<Record>, StoreError>> {
+        Some(self.load_sync(id))
+    }
+
+    fn save_now(
+        &self,
+        id: &str,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> Option<Result<SaveOutcome, StoreError>> {
+        Some(self.save_sync(id, record, expected))
     }
 
     async fn rename(

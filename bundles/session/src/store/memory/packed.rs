@@ -190,6 +190,48 @@ impl Borrow<[u8]> for Packed {
     }
 }
 
+/// Hashes packed keys for the store's set with a multiply-rotate mix
+/// instead of SipHash (a tenth of the instructions).
+///
+/// SipHash's keyed randomness protects a table whose keys an attacker
+/// chooses. Here every stored key is an id this crate drew from a CSPRNG;
+/// a client can only look keys up, which changes nothing in the table, so
+/// the buckets stay as evenly filled as random keys make them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// The hasher made by [`IdHash`].
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write(&n.to_le_bytes());
+    }
+
+    fn finish(&self) -> u64 {
+        // The table takes its bucket from the low bits and a tag from the
+        // top seven: fold the well-mixed high half down.
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
 /// The fields of a [`Packed`] record after its key, borrowed.
 #[derive(Debug)]
 pub(super) struct View<'a> {

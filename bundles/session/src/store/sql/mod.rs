@@ -13,6 +13,9 @@ use sea_query::{ColumnDef, Expr, Index, IndexCreateStatement, Table, TableCreate
 
 use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
 
+mod group_commit;
+use group_commit::GroupCommit;
+
 const NAME: &str = "sqlalchemy";
 
 /// How long one statement may take (including waiting for a pooled
@@ -104,13 +107,14 @@ pub struct SqlStore {
     db: DatabaseConnection,
     backend: DbBackend,
     sql: Queries,
-    /// SQLite only: writes of this process take turns here. SQLite allows
-    /// one writer at a time; without this queue, concurrent writers would
-    /// meet SQLITE_BUSY and sleep in SQLite's busy handler (1, 2, 5, 10,
-    /// ... ms), which is what made the p99 of writes hundreds of
-    /// milliseconds. A fair async queue hands the lock over without
-    /// sleeping; the busy timeout still covers other processes.
-    write_queue: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: writes of this process go through one queue and are
+    /// committed in groups (see [`group_commit`]). SQLite allows one
+    /// writer at a time; without the queue, concurrent writers would meet
+    /// SQLITE_BUSY and sleep in SQLite's busy handler (1, 2, 5, 10, ...
+    /// ms), which made the p99 of writes hundreds of milliseconds; and one
+    /// transaction per write paid the commit once per request. The busy
+    /// timeout still covers other processes.
+    write_queue: Option<Arc<GroupCommit>>,
 }
 
 /// The statements, built once per store.
@@ -140,11 +144,13 @@ impl SqlStore {
             ));
         }
         let backend = db.get_database_backend();
+        let write_queue =
+            (backend == DbBackend::Sqlite).then(|| Arc::new(GroupCommit::new(db.clone())));
         Ok(SqlStore {
             sql: Queries::new(backend, table),
             db,
             backend,
-            write_queue: (backend == DbBackend::Sqlite).then(Default::default),
+            write_queue,
         })
     }
 
@@ -170,21 +176,19 @@ impl SqlStore {
         Statement::from_sql_and_values(self.backend, sql, values)
     }
 
-    /// Runs a writing statement, on SQLite after waiting for this
-    /// process's turn (see `write_queue`). Callers put the wait under the
-    /// same timeout as the statement.
-    async fn write(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
-        let _turn = match &self.write_queue {
-            Some(queue) => Some(queue.lock().await),
-            None => None,
-        };
-        self.db.execute_raw(stmt).await
+    /// Runs a writing statement (on SQLite through the group-commit
+    /// queue); returns the rows it affected. Callers put the wait under
+    /// the same timeout as the statement.
+    async fn write(&self, stmt: Statement) -> Result<u64, DbErr> {
+        match &self.write_queue {
+            Some(queue) => queue.execute(stmt).await,
+            None => self.db.execute_raw(stmt).await.map(|r| r.rows_affected()),
+        }
     }
 
     async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64, StoreError> {
         let stmt = self.statement(sql, values);
-        let result = timed(self.write(stmt)).await?;
-        Ok(result.rows_affected())
+        timed(self.write(stmt)).await
     }
 
     /// A conditional write: rows affected, or `None` when the database
@@ -198,7 +202,7 @@ impl SqlStore {
     ) -> Result<Option<u64>, StoreError> {
         let stmt = self.statement(sql, values);
         match tokio::time::timeout(CALL_TIMEOUT, self.write(stmt)).await {
-            Ok(Ok(result)) => Ok(Some(result.rows_affected())),
+            Ok(Ok(affected)) => Ok(Some(affected)),
             Ok(Err(e)) if is_lock_conflict(&e) => {
                 tracing::debug!(target: "unchained_session::store", "concurrent save rolled back: {e}");
                 Ok(None)
@@ -383,7 +387,7 @@ impl SessionStore for SqlStore {
             None => {
                 let stmt = self.statement(&self.sql.insert, self.row_values(id, record, now));
                 match tokio::time::timeout(CALL_TIMEOUT, self.write(stmt)).await {
-                    Ok(Ok(result)) => result.rows_affected(),
+                    Ok(Ok(affected)) => affected,
                     Ok(Err(e))
                         if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
                     {
