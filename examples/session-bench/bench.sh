@@ -3,7 +3,7 @@
 # ../shared/bench-peers (bare axum, one-round-trip floors, axum +
 # tower-sessions, Flask-Session) in one interleaved run.
 #
-#   examples/session-bench/bench.sh                       # full run (3 rounds x 5 s)
+#   examples/session-bench/bench.sh                       # full run (3 rounds x 5 s, about 20 min)
 #   examples/session-bench/bench.sh --rounds 1 --duration 2   # a quick look
 #
 # Run from the checkout's root; results land in ../shared/bench-peers/results/.
@@ -14,7 +14,9 @@ peers=../shared/bench-peers
 cargo build --release -p session-bench
 
 app='env RUST_LOG=warn UNCHAINED_PROJECT_ROOT=examples/session-bench ./target/release/session-bench'
-exec "$peers/run.sh" --only unchained \
+# `--only unchained,flask`: our four servers, their references (bare axum,
+# floors, tower-sessions on the same store) and the Flask-Session peers.
+exec "$peers/run.sh" --only unchained,flask \
   --extra "unchained-memory=$app run --port {port}" \
   --extra "unchained-sqlite=env UNCHAINED_SESSION_TYPE=sqlalchemy UNCHAINED_DATABASE_URL=sqlite://\$PEERS_SQLITE_DIR/sessions.sqlite?mode=rwc sh -c '$app db upgrade >/dev/null && exec $app run --port {port}'" \
   --extra "unchained-postgres=env UNCHAINED_SESSION_TYPE=sqlalchemy UNCHAINED_DATABASE_URL=\$PEERS_PG_URL sh -c '$app db upgrade >/dev/null && exec $app run --port {port}'" \
