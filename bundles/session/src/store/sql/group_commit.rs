@@ -114,6 +114,10 @@ async fn write_groups(
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+        // A caller that gave up while its write waited in the queue (its
+        // request timed out with 503, or was cancelled) has been told the
+        // write failed: it must not happen behind its back.
+        group.retain(|job| !job.reply.is_closed());
         if group.len() > 1 {
             match in_one_transaction(&db, &group).await {
                 Ok(counts) => {
@@ -231,5 +235,34 @@ mod tests {
         assert_eq!(value(&db, "a").await, Some(2));
         assert_eq!(value(&db, "b").await, Some(3), "not the refused 9");
         assert_eq!(value(&db, "c").await, Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_caller_gave_up_is_not_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("g.sqlite").display()
+        );
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
+            .await
+            .unwrap();
+        let queue = GroupCommit::new(db.clone());
+        // Queue a write, then drop its caller (as a timeout does) before
+        // the writer task has run.
+        let mut abandoned = Box::pin(queue.execute(statement("INSERT INTO t VALUES ('gone', 1)")));
+        assert!(futures::poll!(abandoned.as_mut()).is_pending());
+        drop(abandoned);
+        let kept = queue
+            .execute(statement("INSERT INTO t VALUES ('kept', 1)"))
+            .await;
+        assert_eq!(kept.ok(), Some(1));
+        assert_eq!(value(&db, "kept").await, Some(1));
+        assert_eq!(
+            value(&db, "gone").await,
+            None,
+            "the abandoned write was skipped"
+        );
     }
 }
