@@ -184,11 +184,9 @@ mod tests {
         Some(row.try_get("", "v").unwrap())
     }
 
-    // A current-thread runtime (the default of tokio::test): every write
-    // below is queued before the writer task first runs, so each batch is
-    // exactly one group.
-    #[tokio::test]
-    async fn queued_writes_commit_together_and_a_failing_one_fails_alone() {
+    /// A SQLite file with table `t (k TEXT PRIMARY KEY, v INTEGER)`; keep
+    /// the directory alive as long as the database.
+    async fn table_t() -> (tempfile::TempDir, sea_orm::DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -198,6 +196,15 @@ mod tests {
         db.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
             .await
             .unwrap();
+        (dir, db)
+    }
+
+    // A current-thread runtime (the default of tokio::test): every write
+    // below is queued before the writer task first runs, so each batch is
+    // exactly one group.
+    #[tokio::test]
+    async fn queued_writes_commit_together_and_a_failing_one_fails_alone() {
+        let (_dir, db) = table_t().await;
         db.execute_unprepared("INSERT INTO t VALUES ('a', 1), ('b', 1)")
             .await
             .unwrap();
@@ -239,15 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_whose_caller_gave_up_is_not_made() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("g.sqlite").display()
-        );
-        let db = sea_orm::Database::connect(&url).await.unwrap();
-        db.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
-            .await
-            .unwrap();
+        let (_dir, db) = table_t().await;
         let queue = GroupCommit::new(db.clone());
         // Queue a write, then drop its caller (as a timeout does) before
         // the writer task has run.
