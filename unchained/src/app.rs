@@ -14,20 +14,21 @@
 //! Two steps, because most CLI commands (`urls`, `bundles`, `config`)
 //! need the resolved bundles and config but must not connect to anything.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::Router;
-
-use crate::bundle::{Bundle, app_templates_dir};
+use crate::bundle::{Bundle, CommandContext, ResolvedBundles, app_templates_dir};
 use crate::config::{self, Config, Environment};
 use crate::error::Error;
 use crate::project::{Manifest, Project};
-use crate::registry::{BundleRegistry, ResolvedBundles};
+use crate::registry::BundleRegistry;
 use crate::routes::{RouteContext, RouteInfo, RouteTable};
-use crate::state::{AppState, Services};
+use crate::service::Providers;
+use crate::state::AppState;
 use crate::templates::Templates;
+
+pub use crate::bundle::BuildContext;
+pub use crate::server::{App, bind};
 
 /// Resolves bundles and merges config for a project.
 pub struct AppFactory;
@@ -37,12 +38,8 @@ impl AppFactory {
     /// `UNCHAINED_PROJECT_ROOT`) with every bundle compiled into this binary.
     pub fn discover(env: Environment) -> Result<LoadedApp, Error> {
         let project = Project::discover()?;
-        Self::load(
-            &project.root,
-            &project.manifest,
-            &BundleRegistry::from_inventory()?,
-            env,
-        )
+        let registry = BundleRegistry::from_inventory()?;
+        Self::load(&project.root, &project.manifest, &registry, env)
     }
 
     /// Loads the project at `root` with the bundles of `registry`.
@@ -75,6 +72,7 @@ impl AppFactory {
             env,
             bundles,
             config,
+            providers: registry.providers(),
         })
     }
 }
@@ -87,17 +85,44 @@ pub struct LoadedApp {
     env: Environment,
     bundles: ResolvedBundles,
     config: Config,
+    /// Which compiled-in bundle provides which service: the hint when a
+    /// bundle requires one that is missing.
+    providers: Providers,
 }
 
 impl LoadedApp {
     /// Assembles a loaded app from parts (for tests and embedding).
     pub fn from_parts(root: PathBuf, bundles: ResolvedBundles, config: Config) -> Self {
+        let mut providers = BundleRegistry::from_inventory()
+            .map(|registry| registry.providers())
+            .unwrap_or_default();
+        for bundle in bundles.iter() {
+            for service in bundle.provides() {
+                providers.add(bundle.name(), service);
+            }
+        }
         LoadedApp {
             root,
             env: config.env(),
             bundles,
             config,
+            providers,
         }
+    }
+
+    /// What a bundle's CLI command gets: this app's config and bundles, and
+    /// a way to build it.
+    pub fn command_context(&self) -> CommandContext {
+        let loaded = self.clone();
+        CommandContext::new(
+            self.config.clone(),
+            self.root.clone(),
+            self.bundles.clone(),
+            Arc::new(move || {
+                let loaded = loaded.clone();
+                Box::pin(async move { loaded.build().await })
+            }),
+        )
     }
 
     /// The project's root folder.
@@ -131,10 +156,7 @@ impl LoadedApp {
         for bundle in self.bundles.iter() {
             bundle
                 .validate_config(&self.config)
-                .map_err(|error| Error::Hook {
-                    bundle: bundle.name().to_owned(),
-                    error,
-                })?;
+                .map_err(|error| Error::hook(bundle.name(), error))?;
         }
         Ok(())
     }
@@ -205,27 +227,31 @@ impl LoadedApp {
     /// `after_build` hook.
     pub async fn build(&self) -> Result<App, Error> {
         self.validate()?;
-        let mut ctx = BuildContext {
-            config: &self.config,
-            root: &self.root,
-            bundles: &self.bundles,
-            services: Services::default(),
-            templates: self.templates()?,
-        };
+        let mut ctx = BuildContext::new(
+            &self.config,
+            &self.root,
+            &self.bundles,
+            self.templates()?,
+            self.providers.clone(),
+        );
         for bundle in self.bundles.iter() {
+            ctx.enter(bundle.name());
             bundle
                 .before_build(&mut ctx)
                 .await
-                .map_err(|error| Error::Hook {
+                .map_err(|error| Error::hook(bundle.name(), error))?;
+            if let Some(service) = bundle
+                .provides()
+                .into_iter()
+                .find(|service| !ctx.has_service(*service))
+            {
+                return Err(Error::NotProvided {
                     bundle: bundle.name().to_owned(),
-                    error,
-                })?;
+                    service: service.name(),
+                });
+            }
         }
-        let BuildContext {
-            services,
-            templates,
-            ..
-        } = ctx;
+        let (services, templates) = ctx.into_parts();
         let state = AppState::new(
             self.config.clone(),
             services,
@@ -238,149 +264,14 @@ impl LoadedApp {
         for bundle in self.bundles.iter().rev() {
             router = bundle.layer(router, &state);
         }
-        let app = App {
-            router: router.with_state(state.clone()),
-            state,
-            routes: Arc::new(routes),
-        };
+        let app = App::new(router.with_state(state.clone()), state, routes);
         for bundle in self.bundles.iter() {
             bundle
                 .after_build(&app)
                 .await
-                .map_err(|error| Error::Hook {
-                    bundle: bundle.name().to_owned(),
-                    error,
-                })?;
+                .map_err(|error| Error::hook(bundle.name(), error))?;
         }
         Ok(app)
-    }
-}
-
-/// What `before_build` hooks see: the config, and the services and
-/// templates being assembled.
-pub struct BuildContext<'a> {
-    config: &'a Config,
-    root: &'a Path,
-    bundles: &'a ResolvedBundles,
-    services: Services,
-    templates: Templates,
-}
-
-impl BuildContext<'_> {
-    /// The merged config.
-    pub fn config(&self) -> &Config {
-        self.config
-    }
-
-    /// The environment.
-    pub fn env(&self) -> Environment {
-        self.config.env()
-    }
-
-    /// The project's root folder.
-    pub fn project_root(&self) -> &Path {
-        self.root
-    }
-
-    /// Whether bundle `name` is loaded.
-    pub fn has_bundle(&self, name: &str) -> bool {
-        self.bundles.contains(name)
-    }
-
-    /// Registers a service that handlers and later bundles can reach.
-    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
-        self.services.insert(value);
-    }
-
-    /// A service an earlier bundle registered.
-    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.services.get()
-    }
-
-    /// The templates, e.g. to add filters or globals.
-    pub fn templates_mut(&mut self) -> &mut Templates {
-        &mut self.templates
-    }
-}
-
-/// A built app: an axum router with its state, and the list of routes.
-#[derive(Clone)]
-pub struct App {
-    router: Router,
-    state: AppState,
-    routes: Arc<Vec<RouteInfo>>,
-}
-
-impl App {
-    /// The axum router, ready to serve.
-    pub fn router(&self) -> Router {
-        self.router.clone()
-    }
-
-    /// The shared state.
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Every route, in declaration order.
-    pub fn routes(&self) -> &[RouteInfo] {
-        &self.routes
-    }
-
-    /// Serves the app on `addr` until Ctrl-C or SIGTERM.
-    pub async fn serve(self, addr: SocketAddr) -> Result<(), Error> {
-        self.serve_on(bind(addr).await?).await
-    }
-
-    /// Serves the app on an already bound listener until Ctrl-C or SIGTERM.
-    pub async fn serve_on(self, listener: tokio::net::TcpListener) -> Result<(), Error> {
-        let addr = listener.local_addr().ok();
-        tracing::info!(address = ?addr, "serving");
-        // Handlers may read the client's address with `ConnectInfo<SocketAddr>`
-        // (e.g. the security bundle's per-address login throttle).
-        axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::Io {
-            what: "serve HTTP".into(),
-            message: e.to_string(),
-        })
-    }
-}
-
-/// Binds a listener on `addr`, with an error that says what to do when the
-/// port is taken.
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| Error::Io {
-            what: format!("listen on {addr}"),
-            message: format!("{e} (is another server using the port? pick another with --port)"),
-        })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }
 

@@ -31,20 +31,31 @@
 //! [`bundle`](macro@crate::bundle) attribute registers the type with
 //! [`inventory`], and the app factory looks the name up in that registry.
 
+mod build;
+mod cli;
+mod command;
+mod resolved;
+
 use std::path::Path;
 
 use async_trait::async_trait;
 use axum::Router;
-use clap::{ArgMatches, Command};
 
-use crate::app::{App, BuildContext};
-use crate::command::CommandContext;
 use crate::config::{Config, ConfigDefaults, Environment};
+#[cfg(feature = "orm")]
 use crate::models::{ModelContext, ModelDef};
 use crate::routes::{RouteContext, Routes};
+use crate::server::App;
+use crate::service::ServiceType;
 use crate::state::AppState;
 
+pub use build::BuildContext;
+pub use cli::{BundleCli, BundleCommand};
+pub use command::CommandContext;
+pub use resolved::ResolvedBundles;
+
 /// A migration that a bundle ships by hand (data, extensions, triggers).
+#[cfg(feature = "orm")]
 pub type BundleMigration = Box<dyn sea_orm_migration::MigrationTrait>;
 
 /// One piece of an Unchained app: config defaults, routes, models,
@@ -112,12 +123,15 @@ pub trait Bundle: Send + Sync + 'static {
     }
 
     /// Database models (tables) this bundle declares; `unchained db migrate`
-    /// compares them with the live database.
+    /// compares them with the live database. (Core feature `orm`.)
+    #[cfg(feature = "orm")]
     fn models(&self, _ctx: &ModelContext) -> Vec<ModelDef> {
         Vec::new()
     }
 
     /// Hand-written migrations this bundle ships; they run in bundle order.
+    /// (Core feature `orm`.)
+    #[cfg(feature = "orm")]
     fn migrations(&self, _ctx: &ModelContext) -> Vec<BundleMigration> {
         Vec::new()
     }
@@ -128,27 +142,23 @@ pub trait Bundle: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// Top-level CLI commands this bundle adds (e.g. `db`, `session`).
-    fn commands(&self) -> Vec<Command> {
+    /// Top-level CLI commands this bundle adds (e.g. `db`, `session`), as
+    /// one typed clap enum: `Some(BundleCli::of::<MyCommands>())`.
+    fn cli(&self) -> Option<BundleCli> {
+        None
+    }
+
+    /// Services this bundle registers in [`before_build`](Bundle::before_build)
+    /// (with [`BuildContext::insert`]). The app factory checks the promise
+    /// after the hook, and a bundle that [requires](BuildContext::require)
+    /// one of them and finds it missing is told to add this bundle.
+    fn provides(&self) -> Vec<ServiceType> {
         Vec::new()
     }
 
-    /// Runs one of this bundle's [`commands`](Bundle::commands).
-    /// `name` is the top-level command name and `matches` its arguments.
-    async fn run_command(
-        &self,
-        name: &str,
-        _matches: &ArgMatches,
-        _ctx: &CommandContext,
-    ) -> anyhow::Result<()> {
-        anyhow::bail!(
-            "bundle {} does not handle the command `{name}`",
-            self.name()
-        )
-    }
-
     /// Runs before the router is built: connect to services and register
-    /// them with [`BuildContext::insert`].
+    /// them with [`BuildContext::insert`]; take what earlier bundles
+    /// registered with [`BuildContext::require`].
     async fn before_build(&self, _ctx: &mut BuildContext) -> anyhow::Result<()> {
         Ok(())
     }

@@ -30,9 +30,13 @@
 //!
 //! The pieces, one module each: [`bundle`] (the trait), [`registry`]
 //! (finding and ordering bundles), [`config`] (layered config), [`app`]
-//! (the factory), [`routes`], [`state`], [`templates`], [`models`],
-//! [`cli`] (the `unchained` command) and [`testing`] (a test client).
+//! (the factory), [`server`] (the built app), [`routes`], [`state`],
+//! [`service`] (typed service access), [`templates`], `models` (with the
+//! `orm` feature), [`cli`] (the `unchained` command) and [`testing`] (a
+//! test client).
 //! `ARCHITECTURE.md` and `docs/architecture.md` show how they connect.
+
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod bundle;
@@ -40,17 +44,24 @@ pub mod cli;
 pub mod command;
 pub mod config;
 mod error;
+#[cfg(feature = "orm")]
 pub mod models;
 pub mod project;
 pub mod registry;
 pub mod routes;
+pub mod server;
+pub mod service;
 pub mod state;
 pub mod templates;
 pub mod testing;
 
-pub use app::{App, AppFactory, BuildContext, LoadedApp};
-pub use bundle::{Bundle, BundleEntry, BundleMigration};
+pub use app::{AppFactory, LoadedApp};
+#[cfg(feature = "orm")]
+pub use bundle::BundleMigration;
+pub use bundle::{BuildContext, Bundle, BundleEntry, CommandContext};
 pub use error::Error;
+pub use server::App;
+pub use service::{MissingService, Service};
 pub use unchained_macros::{bundle, project};
 
 /// Re-exported for the [`bundle`](macro@bundle) attribute's expansion.
@@ -59,18 +70,21 @@ pub use inventory;
 
 /// Re-exports a bundle or an app usually needs.
 pub mod prelude {
-    pub use crate::app::{App, BuildContext};
-    pub use crate::bundle::Bundle;
-    pub use crate::command::CommandContext;
+    pub use crate::bundle::{BuildContext, Bundle, CommandContext};
     pub use crate::config::{Config, ConfigDefaults, Environment};
+    #[cfg(feature = "orm")]
     pub use crate::models::{ModelContext, ModelDef};
     pub use crate::routes::{RouteContext, Routes};
+    pub use crate::server::App;
+    pub use crate::service::{Service, ServiceType};
     pub use crate::state::AppState;
     pub use async_trait::async_trait;
     pub use axum::extract::{Form, Json, Path, Query, State};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
 }
 
+/// Re-exported: [`Bundle`]'s hooks return `anyhow::Result`.
+pub use anyhow;
 /// Re-exported so bundles implement [`Bundle`] without naming the crate.
 pub use async_trait::async_trait;
 /// Re-exported so bundles and apps use the same axum.

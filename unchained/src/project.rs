@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::Error;
-
 /// The file that marks a project's root.
 pub const MANIFEST: &str = "unchained.toml";
 
@@ -16,6 +14,48 @@ pub const BUILTIN_BUNDLE_CRATES: [(&str, &str); 3] = [
     ("unchained.bundles.session", "unchained-session"),
     ("unchained.bundles.security", "unchained-security"),
 ];
+
+/// Finding or reading a project failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectError {
+    /// No `unchained.toml` in this folder or above.
+    #[error(
+        "no unchained.toml found in {} or any parent folder: run this inside a project, or create one with `unchained new project NAME`",
+        .0.display()
+    )]
+    NotFound(PathBuf),
+    /// `unchained.toml` (or the current directory) could not be read.
+    #[error("cannot read {}: {message}", .path.display())]
+    Read {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+    /// The current directory could not be read.
+    #[error("cannot read the current directory: {0}")]
+    CurrentDir(String),
+    /// `unchained.toml` is not valid TOML or its `bundles` is not a list.
+    #[error(
+        "{}: {message}\nhint: `bundles` is a list of names, e.g. bundles = [\"unchained.bundles.session\", \"app\"]",
+        .path.display()
+    )]
+    Invalid {
+        /// The manifest.
+        path: PathBuf,
+        /// The TOML parser's message.
+        message: String,
+    },
+    /// A bundle is listed twice.
+    #[error("{}: bundle {bundle} is listed twice in bundles: remove one", .path.display())]
+    ListedTwice {
+        /// The manifest.
+        path: PathBuf,
+        /// The bundle's name.
+        bundle: String,
+    },
+}
 
 /// The bundle list of `unchained.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -30,30 +70,27 @@ pub struct Manifest {
 
 impl Manifest {
     /// Reads the manifest part of `unchained.toml` at `path`.
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            what: format!("read {}", path.display()),
+    pub fn load(path: &Path) -> Result<Self, ProjectError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProjectError::Read {
+            path: path.to_owned(),
             message: e.to_string(),
         })?;
         Self::parse(path, &text)
     }
 
     /// Parses the manifest part of `text`, the content of `path`.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| {
-            Error::Manifest(format!(
-                "{}: {}\nhint: `bundles` is a list of names, e.g. bundles = [\"unchained.bundles.session\", \"app\"]",
-                path.display(),
-                e.to_string().trim_end()
-            ))
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ProjectError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ProjectError::Invalid {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
         })?;
         let mut seen = std::collections::HashSet::new();
         for name in &manifest.bundles {
             if !seen.insert(name.as_str()) {
-                return Err(Error::Manifest(format!(
-                    "{}: bundle {name} is listed twice in bundles: remove one",
-                    path.display()
-                )));
+                return Err(ProjectError::ListedTwice {
+                    path: path.to_owned(),
+                    bundle: name.clone(),
+                });
             }
         }
         Ok(manifest)
@@ -81,7 +118,7 @@ pub struct Project {
 
 impl Project {
     /// Loads the project whose root is `root`.
-    pub fn load(root: &Path) -> Result<Self, Error> {
+    pub fn load(root: &Path) -> Result<Self, ProjectError> {
         let manifest = Manifest::load(&root.join(MANIFEST))?;
         Ok(Project {
             root: root.to_owned(),
@@ -98,17 +135,14 @@ impl Project {
     }
 
     /// The project around the current directory, or `UNCHAINED_PROJECT_ROOT`.
-    pub fn discover() -> Result<Self, Error> {
+    pub fn discover() -> Result<Self, ProjectError> {
         if let Ok(root) = std::env::var("UNCHAINED_PROJECT_ROOT") {
             return Self::load(Path::new(&root));
         }
-        let cwd = std::env::current_dir().map_err(|e| Error::Io {
-            what: "read the current directory".into(),
-            message: e.to_string(),
-        })?;
+        let cwd = std::env::current_dir().map_err(|e| ProjectError::CurrentDir(e.to_string()))?;
         match Self::find_root(&cwd) {
             Some(root) => Self::load(&root),
-            None => Err(Error::NoProject(cwd)),
+            None => Err(ProjectError::NotFound(cwd)),
         }
     }
 }

@@ -5,8 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::bundle::{Bundle, BundleEntry};
-use crate::error::Error;
-use crate::project::{MANIFEST, Manifest};
+use crate::project::Manifest;
+use crate::service::Providers;
+
+pub use crate::bundle::ResolvedBundles;
+pub use crate::error::BundleError;
 
 /// The bundles compiled into this binary, by name.
 pub struct BundleRegistry {
@@ -16,7 +19,7 @@ pub struct BundleRegistry {
 impl BundleRegistry {
     /// Every bundle registered with [`bundle`](macro@crate::bundle) in any
     /// crate linked into this binary.
-    pub fn from_inventory() -> Result<Self, Error> {
+    pub fn from_inventory() -> Result<Self, BundleError> {
         Self::from_bundles(
             inventory::iter::<BundleEntry>
                 .into_iter()
@@ -25,14 +28,14 @@ impl BundleRegistry {
     }
 
     /// A registry of the given bundles (for tests and embedding).
-    pub fn from_bundles(bundles: impl IntoIterator<Item = Arc<dyn Bundle>>) -> Result<Self, Error> {
+    pub fn from_bundles(
+        bundles: impl IntoIterator<Item = Arc<dyn Bundle>>,
+    ) -> Result<Self, BundleError> {
         let mut map: BTreeMap<&'static str, Arc<dyn Bundle>> = BTreeMap::new();
         for bundle in bundles {
             let name = bundle.name();
             if map.insert(name, bundle).is_some() {
-                return Err(Error::Bundle(format!(
-                    "two bundles are registered under the name {name}: rename one of them"
-                )));
+                return Err(BundleError::DuplicateName(name.to_owned()));
             }
         }
         Ok(BundleRegistry { bundles: map })
@@ -50,21 +53,18 @@ impl BundleRegistry {
 
     /// Resolves the manifest's list into the load order: each bundle after
     /// its dependencies, otherwise in list order, the app bundle last.
-    pub fn resolve(&self, manifest: &Manifest) -> Result<ResolvedBundles, Error> {
+    pub fn resolve(&self, manifest: &Manifest) -> Result<ResolvedBundles, BundleError> {
         let mut listed: Vec<Arc<dyn Bundle>> = Vec::with_capacity(manifest.bundles.len());
         for name in &manifest.bundles {
             listed.push(self.lookup(name, manifest)?);
         }
-        let apps: Vec<&str> = listed
+        let apps: Vec<String> = listed
             .iter()
             .filter(|b| b.is_app())
-            .map(|b| b.name())
+            .map(|b| b.name().to_owned())
             .collect();
         if apps.len() > 1 {
-            return Err(Error::Bundle(format!(
-                "{} are all app bundles, but a project has one: keep one in bundles in {MANIFEST}",
-                apps.join(", ")
-            )));
+            return Err(BundleError::SeveralApps(apps));
         }
         let position: HashMap<&str, usize> = listed
             .iter()
@@ -74,16 +74,16 @@ impl BundleRegistry {
         for bundle in &listed {
             for dep in bundle.dependencies() {
                 if !position.contains_key(dep) {
-                    return Err(Error::Bundle(format!(
-                        "{} requires {dep}: add it to bundles in {MANIFEST}",
-                        bundle.name()
-                    )));
+                    return Err(BundleError::MissingDependency {
+                        bundle: bundle.name().to_owned(),
+                        dependency: (*dep).to_owned(),
+                    });
                 }
                 if self.bundles.get(dep).is_some_and(|d| d.is_app()) {
-                    return Err(Error::Bundle(format!(
-                        "{} depends on the app bundle {dep}, which always loads last: remove the dependency",
-                        bundle.name()
-                    )));
+                    return Err(BundleError::DependsOnApp {
+                        bundle: bundle.name().to_owned(),
+                        dependency: (*dep).to_owned(),
+                    });
                 }
             }
         }
@@ -96,27 +96,35 @@ impl BundleRegistry {
                 bundle, &listed, &position, &mut state, &mut path, &mut order,
             )?;
         }
-        Ok(ResolvedBundles { bundles: order })
+        Ok(ResolvedBundles::new(order))
     }
 
-    fn lookup(&self, name: &str, manifest: &Manifest) -> Result<Arc<dyn Bundle>, Error> {
+    /// Which compiled-in bundle provides which service, from each
+    /// bundle's [`Bundle::provides`].
+    pub fn providers(&self) -> Providers {
+        let mut providers = Providers::default();
+        for (name, bundle) in &self.bundles {
+            for service in bundle.provides() {
+                providers.add(name, service);
+            }
+        }
+        providers
+    }
+
+    fn lookup(&self, name: &str, manifest: &Manifest) -> Result<Arc<dyn Bundle>, BundleError> {
         if let Some(bundle) = self.bundles.get(name) {
             return Ok(bundle.clone());
         }
-        let message = match manifest.crate_of(name) {
-            Some(krate) => format!(
-                "bundle {name} is listed in {MANIFEST} but not compiled in: add the crate \
-                 `{krate}` to [dependencies] in Cargo.toml (e.g. `cargo add {krate}`), or remove \
-                 {name} from bundles"
-            ),
-            None => format!(
-                "bundle {name} is listed in {MANIFEST} but no compiled-in bundle has that name \
-                 (known: {}): check the spelling, define it with #[unchained::bundle], or name its \
-                 crate under [bundle_crates] in {MANIFEST}",
-                self.names().collect::<Vec<_>>().join(", ")
-            ),
-        };
-        Err(Error::Bundle(message))
+        Err(match manifest.crate_of(name) {
+            Some(krate) => BundleError::NotCompiledIn {
+                bundle: name.to_owned(),
+                krate,
+            },
+            None => BundleError::Unknown {
+                bundle: name.to_owned(),
+                known: self.names().map(str::to_owned).collect(),
+            },
+        })
     }
 }
 
@@ -133,18 +141,15 @@ fn visit(
     state: &mut HashMap<&'static str, Visit>,
     path: &mut Vec<&'static str>,
     order: &mut Vec<Arc<dyn Bundle>>,
-) -> Result<(), Error> {
+) -> Result<(), BundleError> {
     let name = bundle.name();
     match state.get(name) {
         Some(Visit::Done) => return Ok(()),
         Some(Visit::InProgress) => {
             let start = path.iter().position(|n| *n == name).unwrap_or(0);
-            let mut cycle: Vec<&str> = path[start..].to_vec();
-            cycle.push(name);
-            return Err(Error::Bundle(format!(
-                "bundle dependency cycle: {}: remove one of these dependencies",
-                cycle.join(" requires ")
-            )));
+            let mut cycle: Vec<String> = path[start..].iter().map(|n| (*n).to_owned()).collect();
+            cycle.push(name.to_owned());
+            return Err(BundleError::Cycle(cycle));
         }
         None => {}
     }
@@ -163,42 +168,4 @@ fn visit(
     state.insert(name, Visit::Done);
     order.push(bundle.clone());
     Ok(())
-}
-
-/// The bundles of one app, in load order.
-#[derive(Clone)]
-pub struct ResolvedBundles {
-    bundles: Vec<Arc<dyn Bundle>>,
-}
-
-impl ResolvedBundles {
-    /// The bundles in load order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<dyn Bundle>> {
-        self.bundles.iter()
-    }
-
-    /// Their names in load order.
-    pub fn names(&self) -> Vec<&'static str> {
-        self.bundles.iter().map(|b| b.name()).collect()
-    }
-
-    /// Whether the bundle `name` is loaded.
-    pub fn contains(&self, name: &str) -> bool {
-        self.bundles.iter().any(|b| b.name() == name)
-    }
-
-    /// The bundle `name`, if loaded.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Bundle>> {
-        self.bundles.iter().find(|b| b.name() == name)
-    }
-
-    /// How many bundles are loaded.
-    pub fn len(&self) -> usize {
-        self.bundles.len()
-    }
-
-    /// Whether no bundle is loaded.
-    pub fn is_empty(&self) -> bool {
-        self.bundles.is_empty()
-    }
 }

@@ -21,8 +21,60 @@ use axum::routing::{MethodFilter, MethodRouter};
 use http::Method;
 
 use crate::config::{Config, Environment};
-use crate::error::Error;
 use crate::state::AppState;
+
+/// Routes cannot be mounted: each message names the bundles and the path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// A path without its leading `/`.
+    #[error(
+        "bundle {bundle} declares the route {path:?}, which does not start with `/`: write \"/{path}\""
+    )]
+    NoLeadingSlash {
+        /// The bundle.
+        bundle: String,
+        /// The path as written.
+        path: String,
+    },
+    /// One bundle declares the same method and path twice.
+    #[error("bundle {bundle} declares {method} {path} twice: remove one")]
+    Twice {
+        /// The bundle.
+        bundle: String,
+        /// The HTTP method.
+        method: String,
+        /// The path.
+        path: String,
+    },
+    /// Two library bundles declare the same method and path.
+    #[error(
+        "route clash: {method} {path} is declared by both {first} and {second}: remove it from one \
+         of them, or override it in the app bundle"
+    )]
+    Clash {
+        /// The HTTP method.
+        method: String,
+        /// The path.
+        path: String,
+        /// The bundle that declared it first.
+        first: String,
+        /// The bundle that declared it again.
+        second: String,
+    },
+    /// axum's router refuses the path (e.g. it conflicts with another).
+    #[error(
+        "bundle {bundle} declares the route {path}, which axum cannot add: {reason}: change one of the paths"
+    )]
+    Rejected {
+        /// The bundle.
+        bundle: String,
+        /// The path.
+        path: String,
+        /// The router's reason, with the other path and its bundle.
+        reason: String,
+    },
+}
 
 /// What a bundle sees when it declares its routes.
 pub struct RouteContext<'a> {
@@ -137,13 +189,18 @@ pub(crate) struct RouteTable {
 impl RouteTable {
     /// Adds `routes` of `bundle`. Two library bundles may not declare the
     /// same method and path; the app bundle may, and wins.
-    pub(crate) fn add(&mut self, bundle: &str, is_app: bool, routes: Routes) -> Result<(), Error> {
+    pub(crate) fn add(
+        &mut self,
+        bundle: &str,
+        is_app: bool,
+        routes: Routes,
+    ) -> Result<(), RouteError> {
         for entry in routes.entries {
             if !entry.path.starts_with('/') {
-                return Err(Error::Route(format!(
-                    "bundle {bundle} declares the route {:?}, which does not start with `/`: write \"/{}\"",
-                    entry.path, entry.path
-                )));
+                return Err(RouteError::NoLeadingSlash {
+                    bundle: bundle.to_owned(),
+                    path: entry.path,
+                });
             }
             let key = (entry.path.clone(), entry.method.to_string());
             let mut info = RouteInfo {
@@ -155,17 +212,19 @@ impl RouteTable {
             };
             if let Some((order, existing, _)) = self.routes.get(&key) {
                 if existing.bundle == bundle {
-                    return Err(Error::Route(format!(
-                        "bundle {bundle} declares {} {} twice: remove one",
-                        info.method, info.path
-                    )));
+                    return Err(RouteError::Twice {
+                        bundle: bundle.to_owned(),
+                        method: info.method,
+                        path: info.path,
+                    });
                 }
                 if !is_app {
-                    return Err(Error::Route(format!(
-                        "route clash: {} {} is declared by both {} and {bundle}: remove it from one \
-                         of them, or override it in the app bundle",
-                        info.method, info.path, existing.bundle
-                    )));
+                    return Err(RouteError::Clash {
+                        method: info.method,
+                        path: info.path,
+                        first: existing.bundle.clone(),
+                        second: bundle.to_owned(),
+                    });
                 }
                 info.overrides = Some(existing.bundle.clone());
                 let order = *order;
@@ -188,7 +247,7 @@ impl RouteTable {
 
     /// Builds the axum router, first checking that no two paths conflict
     /// (axum would panic on them).
-    pub(crate) fn into_router(self) -> Result<Router<AppState>, Error> {
+    pub(crate) fn into_router(self) -> Result<Router<AppState>, RouteError> {
         let mut by_path: Vec<(String, String, MethodRouter<AppState>)> = Vec::new();
         let mut entries: Vec<(usize, RouteInfo, MethodRouter<AppState>)> =
             self.routes.into_values().collect();
@@ -216,9 +275,11 @@ impl RouteTable {
                     }
                     _ => String::new(),
                 };
-                return Err(Error::Route(format!(
-                    "bundle {bundle} declares the route {path}, which axum cannot add: {e}{other}: change one of the paths"
-                )));
+                return Err(RouteError::Rejected {
+                    bundle: bundle.clone(),
+                    path: path.clone(),
+                    reason: format!("{e}{other}"),
+                });
             }
         }
         let mut router = Router::new();

@@ -33,6 +33,11 @@ impl Services {
         self.map.insert(TypeId::of::<T>(), Box::new(value));
     }
 
+    /// Whether a service with this type id is registered.
+    pub(crate) fn contains(&self, id: TypeId) -> bool {
+        self.map.contains_key(&id)
+    }
+
     /// The service of type `T`, if registered.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.map

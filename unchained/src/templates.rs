@@ -9,7 +9,39 @@ use std::path::Path;
 use minijinja::Environment;
 use serde::Serialize;
 
-use crate::error::Error;
+/// A template cannot be loaded: the message names the bundle or file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TemplateError {
+    /// A bundle's template does not compile.
+    #[error("bundle {bundle}: template {name} does not compile: {message}")]
+    BundleTemplate {
+        /// The bundle.
+        bundle: String,
+        /// The template's name.
+        name: String,
+        /// minijinja's message.
+        message: String,
+    },
+    /// A file in the project's templates folder does not compile.
+    #[error("template {} does not compile: {message}", .path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// minijinja's message.
+        message: String,
+    },
+    /// The templates folder or a file in it cannot be read.
+    #[error("cannot read the {what} {}: {message}", .path.display())]
+    Read {
+        /// `templates folder` or `template`.
+        what: &'static str,
+        /// The folder or file.
+        path: std::path::PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+}
 
 /// The templates of an app.
 #[derive(Clone, Default)]
@@ -38,26 +70,27 @@ impl Templates {
     }
 
     /// Adds or replaces template `name`.
-    pub fn add(&mut self, bundle: &str, name: &str, source: &str) -> Result<(), Error> {
+    pub fn add(&mut self, bundle: &str, name: &str, source: &str) -> Result<(), TemplateError> {
         self.env
             .add_template_owned(name.to_owned(), source.to_owned())
-            .map_err(|e| {
-                Error::Bundle(format!(
-                    "bundle {bundle}: template {name} does not compile: {e}"
-                ))
+            .map_err(|e| TemplateError::BundleTemplate {
+                bundle: bundle.to_owned(),
+                name: name.to_owned(),
+                message: e.to_string(),
             })
     }
 
     /// Adds every file below `dir` (if it exists), named by its path
     /// relative to `dir` with `/` separators.
-    pub fn add_dir(&mut self, dir: &Path) -> Result<(), Error> {
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), TemplateError> {
         if !dir.is_dir() {
             return Ok(());
         }
         let mut stack = vec![dir.to_owned()];
         while let Some(current) = stack.pop() {
-            let entries = std::fs::read_dir(&current).map_err(|e| Error::Io {
-                what: format!("read the templates folder {}", current.display()),
+            let entries = std::fs::read_dir(&current).map_err(|e| TemplateError::Read {
+                what: "templates folder",
+                path: current.clone(),
                 message: e.to_string(),
             })?;
             for entry in entries.flatten() {
@@ -70,13 +103,17 @@ impl Templates {
                     continue;
                 };
                 let name = relative.to_string_lossy().replace('\\', "/");
-                let source = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-                    what: format!("read the template {}", path.display()),
+                let source = std::fs::read_to_string(&path).map_err(|e| TemplateError::Read {
+                    what: "template",
+                    path: path.clone(),
                     message: e.to_string(),
                 })?;
-                self.env.add_template_owned(name, source).map_err(|e| {
-                    Error::Bundle(format!("template {} does not compile: {e}", path.display()))
-                })?;
+                self.env
+                    .add_template_owned(name, source)
+                    .map_err(|e| TemplateError::File {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
             }
         }
         Ok(())

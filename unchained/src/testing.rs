@@ -21,11 +21,12 @@ use cookie::Cookie;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use tower::ServiceExt;
 
-use crate::app::{App, AppFactory};
+use crate::app::AppFactory;
 use crate::config::{ConfigBuilder, Environment};
 use crate::error::Error;
 use crate::project::Project;
 use crate::registry::BundleRegistry;
+use crate::server::App;
 
 /// An in-process client for an app, keeping cookies between requests like
 /// a browser.

@@ -17,9 +17,9 @@ use std::process::ExitCode;
 use clap::{Arg, ArgMatches, Command};
 
 use crate::app::{AppFactory, LoadedApp};
-use crate::command::CommandContext;
 use crate::config::Environment;
 use crate::error::Error;
+use crate::registry::BundleError;
 
 pub use launcher::launcher_main;
 
@@ -91,7 +91,7 @@ pub async fn run_project_cli(args: impl IntoIterator<Item = OsString>) -> ExitCo
             Ok(())
         }
         "config" => inspect::config(&loaded, sub_matches),
-        other => run_bundle_command(&loaded, other, sub_matches).await,
+        other => run_bundle_command(&loaded, other, &matches).await,
     };
     report(result)
 }
@@ -105,16 +105,13 @@ async fn run_bundle_command(
     name: &str,
     matches: &ArgMatches,
 ) -> anyhow::Result<()> {
-    let owner = loaded
+    let cli = loaded
         .bundles()
         .iter()
-        .find(|b| b.commands().iter().any(|c| c.get_name() == name))
-        .cloned();
-    match owner {
-        Some(bundle) => {
-            let ctx = CommandContext::new(loaded.clone());
-            bundle.run_command(name, matches, &ctx).await
-        }
+        .filter_map(|b| b.cli())
+        .find(|cli| cli.handles(name));
+    match cli {
+        Some(cli) => cli.run(matches, &loaded.command_context()).await,
         None => anyhow::bail!("no bundle handles the command `{name}`"),
     }
 }
@@ -155,23 +152,28 @@ pub fn full_command(loaded: &LoadedApp) -> Result<Command, Error> {
         );
     let mut owners: Vec<(String, &'static str)> = Vec::new();
     for bundle in loaded.bundles().iter() {
-        for cmd in bundle.commands() {
-            let name = cmd.get_name().to_owned();
+        let Some(cli) = bundle.cli() else {
+            continue;
+        };
+        for name in cli.names() {
             if CORE_COMMANDS.contains(&name.as_str()) {
-                return Err(Error::Bundle(format!(
-                    "bundle {} adds the command `{name}`, which is a core command: rename it",
-                    bundle.name()
-                )));
+                return Err(BundleError::CoreCommand {
+                    bundle: bundle.name().to_owned(),
+                    command: name,
+                }
+                .into());
             }
             if let Some((_, other)) = owners.iter().find(|(n, _)| *n == name) {
-                return Err(Error::Bundle(format!(
-                    "bundles {other} and {} both add the command `{name}`: remove one of them from bundles in unchained.toml",
-                    bundle.name()
-                )));
+                return Err(BundleError::CommandTwice {
+                    first: (*other).to_owned(),
+                    second: bundle.name().to_owned(),
+                    command: name,
+                }
+                .into());
             }
             owners.push((name, bundle.name()));
-            command = command.subcommand(cmd);
         }
+        command = cli.augment(command);
     }
     Ok(command)
 }

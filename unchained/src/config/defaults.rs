@@ -38,6 +38,49 @@ impl ConfigDefaults {
         self
     }
 
+    /// Every field of `config` as a default, keyed by its serde name: a
+    /// bundle's typed config struct, serialized with the same `rename`s it
+    /// is read with, so each key is written once (name on the field,
+    /// default in the struct's constructor, docs on the field). Fields
+    /// serialized as `None` are left out: they have no default.
+    ///
+    /// ```
+    /// use unchained::config::ConfigDefaults;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct GreetingConfig {
+    ///     #[serde(rename = "GREETING_TEXT")]
+    ///     text: String,
+    ///     #[serde(rename = "GREETING_TIMES")]
+    ///     times: u32,
+    ///     #[serde(rename = "GREETING_SIGNATURE")]
+    ///     signature: Option<String>,
+    /// }
+    ///
+    /// let defaults = ConfigDefaults::from_struct(&GreetingConfig {
+    ///     text: "hello".into(),
+    ///     times: 1,
+    ///     signature: None,
+    /// });
+    /// assert_eq!(defaults.keys().collect::<Vec<_>>(), ["GREETING_TEXT", "GREETING_TIMES"]);
+    /// ```
+    ///
+    /// # Panics
+    /// When `config` does not serialize to a map of keys (e.g. it is a
+    /// number): that is a bug in the bundle, found by its first test.
+    pub fn from_struct(config: &impl serde::Serialize) -> Self {
+        let value = Value::serialize(config)
+            .unwrap_or_else(|e| panic!("a config struct cannot be serialized: {e}"));
+        let Value::Dict(_, values) = value else {
+            panic!("a config struct must serialize to a map of keys");
+        };
+        let values = values
+            .into_iter()
+            .filter(|(_, v)| !matches!(v, Value::Empty(..)))
+            .collect();
+        ConfigDefaults { values }
+    }
+
     /// Whether `key` has a default.
     pub fn contains(&self, key: &str) -> bool {
         self.values.contains_key(key)

@@ -8,6 +8,7 @@ use figment::error::Kind;
 /// A config problem: each message names the key, the value and where it
 /// came from.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The config file could not be read.
     #[error("cannot read {}: {message}", path.display())]
