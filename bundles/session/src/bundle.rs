@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use unchained::App;
 use unchained::axum::Router;
-use unchained::clap::{Arg, ArgMatches, Command, value_parser};
+use unchained::bundle::BundleCli;
 use unchained::config::CoreConfig;
 use unchained::prelude::*;
 
+use crate::command::SessionCommand;
 use crate::config::{SessionConfig, SessionType};
 use crate::manager::SessionManager;
 use crate::signer::CookieSigner;
@@ -34,8 +35,9 @@ pub const DATABASE_BUNDLE: &str = "unchained.bundles.database";
 /// ```
 ///
 /// In `before_build` it builds the store named by `SESSION_TYPE` and
-/// registers a [`SessionManager`] service (other bundles reach it with
-/// `state.service::<SessionManager>()`); its [`layer`](Bundle::layer)
+/// registers a [`SessionManager`] service (other bundles require it in
+/// their `before_build` with `ctx.require::<SessionManager>()`, handlers
+/// take `Service<SessionManager>`); its [`layer`](Bundle::layer)
 /// wraps the whole app so every handler can take a
 /// [`Session`](crate::Session).
 #[derive(Debug, Default, Clone, Copy)]
@@ -103,27 +105,12 @@ impl Bundle for SessionBundle {
     }
 
     fn config_defaults(&self, env: Environment) -> ConfigDefaults {
-        let d = SessionConfig::default();
-        ConfigDefaults::new()
-            .set("SESSION_PERMANENT", d.permanent)
-            .set("PERMANENT_SESSION_LIFETIME", d.lifetime.as_secs())
-            .set("SESSION_REFRESH_EACH_REQUEST", d.refresh_each_request)
-            .set("SESSION_USE_SIGNER", d.use_signer)
-            .set("SESSION_KEY_PREFIX", &d.key_prefix)
-            .set("SESSION_ID_LENGTH", d.id_length)
-            .set("SESSION_SERIALIZATION_FORMAT", "msgpack")
-            .set("SESSION_SQLALCHEMY_TABLE", &d.sql_table)
-            .set("SESSION_REDIS", &d.redis_url)
-            .set("SESSION_FILE_DIR", d.file_dir.to_string_lossy())
-            .set("SESSION_FILE_MODE", d.file_mode)
-            .set("SESSION_CLEANUP_BATCH_SIZE", d.cleanup_batch_size)
-            .set("SESSION_COOKIE_NAME", &d.cookie_name)
-            .set("SESSION_COOKIE_PATH", &d.cookie_path)
-            .set("SESSION_COOKIE_HTTPONLY", d.cookie_httponly)
+        ConfigDefaults::from_struct(&SessionConfig {
             // Secure cookies in production; plain http://localhost works
             // in development.
-            .set("SESSION_COOKIE_SECURE", env.is_production())
-            .set("SESSION_COOKIE_SAMESITE", d.cookie_samesite.as_str())
+            cookie_secure: env.is_production(),
+            ..SessionConfig::default()
+        })
     }
 
     fn optional_config_keys(&self) -> &'static [&'static str] {
@@ -170,47 +157,12 @@ impl Bundle for SessionBundle {
         vec![ModelDef { table, indexes }]
     }
 
-    fn commands(&self) -> Vec<Command> {
-        vec![
-            Command::new("session").about("Manage server-side sessions").subcommand_required(true).subcommand(
-                Command::new("cleanup")
-                    .about("Delete expired sessions from the store, in batches")
-                    .arg(
-                        Arg::new("batch-size")
-                            .long("batch-size")
-                            .value_name("N")
-                            .value_parser(value_parser!(u64).range(1..))
-                            .help("Records deleted per statement (default: SESSION_CLEANUP_BATCH_SIZE)"),
-                    ),
-            ),
-        ]
+    fn cli(&self) -> Option<BundleCli> {
+        Some(BundleCli::of::<SessionCommand>())
     }
 
-    async fn run_command(
-        &self,
-        name: &str,
-        matches: &ArgMatches,
-        ctx: &CommandContext,
-    ) -> anyhow::Result<()> {
-        match (name, matches.subcommand()) {
-            ("session", Some(("cleanup", args))) => {
-                let app = ctx.build_app().await?;
-                let manager = app
-                    .state()
-                    .service::<SessionManager>()
-                    .context("the session bundle did not start: no SessionManager service")?
-                    .clone();
-                let batch = args
-                    .get_one::<u64>("batch-size")
-                    .copied()
-                    .unwrap_or(manager.config().cleanup_batch_size);
-                crate::cleanup::run(&manager, batch, &mut std::io::stdout()).await?;
-                Ok(())
-            }
-            _ => {
-                bail!("the session bundle has no command `{name}`: try `unchained session cleanup`")
-            }
-        }
+    fn provides(&self) -> Vec<ServiceType> {
+        vec![ServiceType::of::<SessionManager>()]
     }
 
     async fn before_build(&self, ctx: &mut BuildContext) -> anyhow::Result<()> {
@@ -241,12 +193,7 @@ impl Bundle for SessionBundle {
                          before \"{BUNDLE_NAME}\" to bundles in unchained.toml"
                     );
                 }
-                let Some(db) = ctx.get::<sea_orm::DatabaseConnection>() else {
-                    bail!(
-                        "SESSION_TYPE = \"sqlalchemy\" found no database connection: list \"{DATABASE_BUNDLE}\" \
-                         before \"{BUNDLE_NAME}\" in unchained.toml"
-                    );
-                };
+                let db = ctx.require::<sea_orm::DatabaseConnection>()?;
                 Arc::new(SqlStore::new(db.clone(), &session.sql_table)?)
             }
         };

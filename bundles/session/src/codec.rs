@@ -7,16 +7,30 @@ use crate::config::SerializationFormat;
 /// The session's data: string keys, JSON-like values.
 pub type SessionData = Map<String, Value>;
 
+/// Session data could not be (de)serialized; the serializer's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct CodecError(String);
+
+impl CodecError {
+    fn new(e: impl std::fmt::Display) -> Self {
+        CodecError(e.to_string())
+    }
+}
+
 /// Encodes a session's data in the configured format.
-pub(crate) fn encode(format: SerializationFormat, data: &SessionData) -> Result<Vec<u8>, String> {
+pub(crate) fn encode(
+    format: SerializationFormat,
+    data: &SessionData,
+) -> Result<Vec<u8>, CodecError> {
     // Most sessions fit: one allocation instead of growing from empty.
     let mut bytes = Vec::with_capacity(128);
     match format {
         SerializationFormat::Msgpack => {
-            rmp_serde::encode::write(&mut bytes, data).map_err(|e| e.to_string())?
+            rmp_serde::encode::write(&mut bytes, data).map_err(CodecError::new)?
         }
         SerializationFormat::Json => {
-            serde_json::to_writer(&mut bytes, data).map_err(|e| e.to_string())?
+            serde_json::to_writer(&mut bytes, data).map_err(CodecError::new)?
         }
     }
     Ok(bytes)
@@ -24,17 +38,15 @@ pub(crate) fn encode(format: SerializationFormat, data: &SessionData) -> Result<
 
 /// Decodes a session's data. Records written in the other format (after a
 /// config change) are read too, so switching formats logs nobody out.
-pub(crate) fn decode(format: SerializationFormat, bytes: &[u8]) -> Result<SessionData, String> {
+pub(crate) fn decode(format: SerializationFormat, bytes: &[u8]) -> Result<SessionData, CodecError> {
     let first = match format {
-        SerializationFormat::Msgpack => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
-        SerializationFormat::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        SerializationFormat::Msgpack => rmp_serde::from_slice(bytes).map_err(CodecError::new),
+        SerializationFormat::Json => serde_json::from_slice(bytes).map_err(CodecError::new),
     };
     first.or_else(|err| {
         let other = match format {
-            SerializationFormat::Msgpack => {
-                serde_json::from_slice(bytes).map_err(|e| e.to_string())
-            }
-            SerializationFormat::Json => rmp_serde::from_slice(bytes).map_err(|e| e.to_string()),
+            SerializationFormat::Msgpack => serde_json::from_slice(bytes).map_err(CodecError::new),
+            SerializationFormat::Json => rmp_serde::from_slice(bytes).map_err(CodecError::new),
         };
         other.map_err(|_| err)
     })

@@ -17,11 +17,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Where sessions are kept (`SESSION_TYPE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SessionType {
     /// Nothing is kept: reading gives an empty session, writing is an error.
     Null,
@@ -51,8 +52,9 @@ impl SessionType {
 }
 
 /// How the session's data is serialized (`SESSION_SERIALIZATION_FORMAT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SerializationFormat {
     /// MessagePack: compact and fast (the default).
     #[default]
@@ -62,7 +64,8 @@ pub enum SerializationFormat {
 }
 
 /// The cookie's `SameSite` attribute (`SESSION_COOKIE_SAMESITE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[non_exhaustive]
 pub enum SameSite {
     /// Sent only on same-site requests.
     #[serde(alias = "strict", alias = "STRICT")]
@@ -91,11 +94,14 @@ impl SameSite {
 /// before a read-only request refreshes the expiry (see the docs).
 pub const REFRESH_SHARE: u32 = 10;
 
-/// Every option of the session bundle.
+/// Every option of the session bundle: each key is written once, here
+/// (its name in `rename`, its default in [`SessionConfig::default`], its
+/// meaning in the field's docs). The bundle's config defaults are this
+/// struct serialized, so the two cannot disagree.
 ///
 /// Missing keys take the defaults of [`SessionConfig::default`]; the bundle
 /// sets `SESSION_COOKIE_SECURE = true` in production.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct SessionConfig {
     /// `SESSION_TYPE`. `None` picks `sqlalchemy` when the database bundle
@@ -106,11 +112,19 @@ pub struct SessionConfig {
     #[serde(rename = "SESSION_PERMANENT")]
     pub permanent: bool,
     /// `PERMANENT_SESSION_LIFETIME`: idle lifetime, in seconds.
-    #[serde(rename = "PERMANENT_SESSION_LIFETIME", deserialize_with = "seconds")]
+    #[serde(
+        rename = "PERMANENT_SESSION_LIFETIME",
+        deserialize_with = "seconds",
+        serialize_with = "ser_seconds"
+    )]
     pub lifetime: Duration,
     /// `SESSION_ABSOLUTE_LIFETIME`: lifetime from creation however active
     /// the session is, in seconds; unset means none.
-    #[serde(rename = "SESSION_ABSOLUTE_LIFETIME", deserialize_with = "opt_seconds")]
+    #[serde(
+        rename = "SESSION_ABSOLUTE_LIFETIME",
+        deserialize_with = "opt_seconds",
+        serialize_with = "ser_opt_seconds"
+    )]
     pub absolute_lifetime: Option<Duration>,
     /// `SESSION_REFRESH_EACH_REQUEST`: read-only requests push the expiry
     /// forward (throttled, see [`REFRESH_SHARE`]).
@@ -147,7 +161,11 @@ pub struct SessionConfig {
     pub cleanup_n_requests: Option<u64>,
     /// `SESSION_CLEANUP_INTERVAL`: seconds between runs of the periodic
     /// cleanup task; unset means no task.
-    #[serde(rename = "SESSION_CLEANUP_INTERVAL", deserialize_with = "opt_seconds")]
+    #[serde(
+        rename = "SESSION_CLEANUP_INTERVAL",
+        deserialize_with = "opt_seconds",
+        serialize_with = "ser_opt_seconds"
+    )]
     pub cleanup_interval: Option<Duration>,
     /// `SESSION_CLEANUP_BATCH_SIZE`: records deleted per cleanup statement
     /// (default 200: small enough that a batch never holds a SQLite
@@ -212,29 +230,21 @@ pub const MAX_ID_BYTES: usize = 96;
 impl SessionConfig {
     /// Checks values that are each valid but wrong together; the message
     /// names the key and how to fix it.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !(MIN_ID_BYTES..=MAX_ID_BYTES).contains(&self.id_length) {
-            return Err(format!(
-                "SESSION_ID_LENGTH = {} is out of range: use {MIN_ID_BYTES} to {MAX_ID_BYTES} random bytes \
-                 (16 bytes are 128 bits)",
-                self.id_length
-            ));
+            return Err(ConfigError::IdLength(self.id_length));
         }
         if self.lifetime.is_zero() {
-            return Err("PERMANENT_SESSION_LIFETIME must be at least 1 second".to_owned());
+            return Err(ConfigError::ZeroLifetime);
         }
         if self.absolute_lifetime.is_some_and(|d| d.is_zero()) {
-            return Err(
-                "SESSION_ABSOLUTE_LIFETIME must be at least 1 second, or unset for none".to_owned(),
-            );
+            return Err(ConfigError::ZeroAbsoluteLifetime);
         }
         if self.cleanup_batch_size == 0 {
-            return Err("SESSION_CLEANUP_BATCH_SIZE must be at least 1".to_owned());
+            return Err(ConfigError::ZeroCleanupBatchSize);
         }
         if self.cleanup_n_requests == Some(0) {
-            return Err(
-                "SESSION_CLEANUP_N_REQUESTS must be at least 1, or unset for never".to_owned(),
-            );
+            return Err(ConfigError::ZeroCleanupRequests);
         }
         if self.cookie_name.is_empty()
             || !self
@@ -242,28 +252,18 @@ impl SessionConfig {
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
         {
-            return Err(format!(
-                "SESSION_COOKIE_NAME = {:?} is not a valid cookie name: use letters, digits and -_.",
-                self.cookie_name
-            ));
+            return Err(ConfigError::CookieName(self.cookie_name.clone()));
         }
         if self.cookie_name.starts_with("__Host-") {
             if self.cookie_domain.is_some() {
-                return Err(format!(
-                    "SESSION_COOKIE_NAME = {:?} is a __Host- cookie, which browsers reject with a Domain: \
-                     unset SESSION_COOKIE_DOMAIN",
-                    self.cookie_name
-                ));
+                return Err(ConfigError::HostCookieDomain(self.cookie_name.clone()));
             }
             if self.cookie_path != "/" {
-                return Err(format!(
-                    "SESSION_COOKIE_NAME = {:?} is a __Host- cookie, which needs SESSION_COOKIE_PATH = \"/\"",
-                    self.cookie_name
-                ));
+                return Err(ConfigError::HostCookiePath(self.cookie_name.clone()));
             }
         }
         if !self.key_prefix.is_empty() && self.key_prefix.contains(char::is_whitespace) {
-            return Err("SESSION_KEY_PREFIX must not contain whitespace".to_owned());
+            return Err(ConfigError::KeyPrefixWhitespace);
         }
         if self.sql_table.is_empty()
             || !self
@@ -271,10 +271,7 @@ impl SessionConfig {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
-            return Err(format!(
-                "SESSION_SQLALCHEMY_TABLE = {:?} is not a plain table name: use letters, digits and _",
-                self.sql_table
-            ));
+            return Err(ConfigError::SqlTable(self.sql_table.clone()));
         }
         Ok(())
     }
@@ -286,6 +283,79 @@ impl SessionConfig {
             || self.cookie_name.starts_with("__Host-")
             || self.cookie_name.starts_with("__Secure-")
             || self.cookie_samesite == SameSite::None
+    }
+}
+
+/// A session config that cannot work: each message names the key and how
+/// to fix it. Returned by [`SessionConfig::validate`] and
+/// `SessionManager::new`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `SESSION_ID_LENGTH` is outside 16..=96 bytes.
+    #[error(
+        "SESSION_ID_LENGTH = {0} is out of range: use {min} to {max} random bytes \
+         (16 bytes are 128 bits)",
+        min = MIN_ID_BYTES,
+        max = MAX_ID_BYTES
+    )]
+    IdLength(usize),
+    /// `PERMANENT_SESSION_LIFETIME` is zero.
+    #[error("PERMANENT_SESSION_LIFETIME must be at least 1 second")]
+    ZeroLifetime,
+    /// `SESSION_ABSOLUTE_LIFETIME` is zero.
+    #[error("SESSION_ABSOLUTE_LIFETIME must be at least 1 second, or unset for none")]
+    ZeroAbsoluteLifetime,
+    /// `SESSION_CLEANUP_BATCH_SIZE` is zero.
+    #[error("SESSION_CLEANUP_BATCH_SIZE must be at least 1")]
+    ZeroCleanupBatchSize,
+    /// `SESSION_CLEANUP_N_REQUESTS` is zero.
+    #[error("SESSION_CLEANUP_N_REQUESTS must be at least 1, or unset for never")]
+    ZeroCleanupRequests,
+    /// `SESSION_COOKIE_NAME` (the value) is not a cookie name.
+    #[error("SESSION_COOKIE_NAME = {0:?} is not a valid cookie name: use letters, digits and -_.")]
+    CookieName(String),
+    /// A `__Host-` cookie (the name) with `SESSION_COOKIE_DOMAIN` set.
+    #[error(
+        "SESSION_COOKIE_NAME = {0:?} is a __Host- cookie, which browsers reject with a Domain: \
+         unset SESSION_COOKIE_DOMAIN"
+    )]
+    HostCookieDomain(String),
+    /// A `__Host-` cookie (the name) with a path other than `/`.
+    #[error(
+        "SESSION_COOKIE_NAME = {0:?} is a __Host- cookie, which needs SESSION_COOKIE_PATH = \"/\""
+    )]
+    HostCookiePath(String),
+    /// `SESSION_KEY_PREFIX` contains whitespace.
+    #[error("SESSION_KEY_PREFIX must not contain whitespace")]
+    KeyPrefixWhitespace,
+    /// `SESSION_SQLALCHEMY_TABLE` (the value) is not a plain table name.
+    #[error(
+        "SESSION_SQLALCHEMY_TABLE = {0:?} is not a plain table name: use letters, digits and _"
+    )]
+    SqlTable(String),
+    /// `SESSION_USE_SIGNER` is on but no cookie signer was given.
+    #[error("SESSION_USE_SIGNER is on but no SECRET_KEY is set: set SECRET_KEY")]
+    MissingSigner,
+}
+
+impl From<ConfigError> for String {
+    /// The message, for callers that still report errors as text (what
+    /// `validate` and `SessionManager::new` returned before they had an
+    /// error type).
+    fn from(e: ConfigError) -> String {
+        e.to_string()
+    }
+}
+
+fn ser_seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+fn ser_opt_seconds<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs()),
+        None => s.serialize_none(),
     }
 }
 
@@ -347,7 +417,11 @@ mod tests {
             ..SessionConfig::default()
         };
         let err = config.validate().unwrap_err();
-        assert!(err.contains("SESSION_ID_LENGTH"), "{err}");
+        assert_eq!(err, ConfigError::IdLength(8));
+        assert_eq!(
+            err.to_string(),
+            "SESSION_ID_LENGTH = 8 is out of range: use 16 to 96 random bytes (16 bytes are 128 bits)"
+        );
     }
 
     #[test]
@@ -358,7 +432,8 @@ mod tests {
         };
         assert!(config.effective_secure());
         config.cookie_domain = Some("example.com".into());
-        assert!(config.validate().unwrap_err().contains("Domain"));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("Domain"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,27 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, header};
 
 use crate::config::SessionConfig;
+use crate::id::SessionId;
 use crate::signer::CookieSigner;
+
+/// What the response does with the session cookie, as the end of the
+/// request decided; the manager turns it into a `Set-Cookie` value.
+#[derive(Debug, Default)]
+pub(crate) enum CookieAction {
+    /// Leave the browser's cookie as it is.
+    #[default]
+    Keep,
+    /// Set the cookie to session `id`, expiring at `expires` (when the
+    /// cookie is permanent).
+    Set {
+        /// The session.
+        id: SessionId,
+        /// The record's expiry.
+        expires: DateTime<Utc>,
+    },
+    /// Delete the cookie.
+    Expire,
+}
 
 /// Cookie values longer than this are refused unread (an id of 96 bytes
 /// plus a signature is well under it).
@@ -33,7 +53,11 @@ impl RawCookies {
     /// The first value of cookie `name` that is a well-formed (and, with a
     /// signer, correctly signed) session id. Anything else is ignored:
     /// strict mode never adopts or echoes what the client sent.
-    pub(crate) fn session_id(&self, name: &str, signer: Option<&CookieSigner>) -> Option<String> {
+    pub(crate) fn session_id(
+        &self,
+        name: &str,
+        signer: Option<&CookieSigner>,
+    ) -> Option<SessionId> {
         // Works on bytes: cookie names and ids are ASCII, and a header that
         // is not is simply skipped where it matters (the id check below).
         let name = name.as_bytes();
@@ -63,8 +87,9 @@ impl RawCookies {
                     },
                     None => value,
                 };
-                if crate::is_valid_id(id) {
-                    return Some(id.to_owned());
+                // The edge: from here on the id is a checked `SessionId`.
+                if let Some(id) = SessionId::parse(id) {
+                    return Some(id);
                 }
             }
         }
@@ -162,14 +187,14 @@ mod tests {
 
     #[test]
     fn finds_the_session_cookie_among_others() {
-        let id = crate::generate_id(32);
+        let id = SessionId::generate(32);
         let raw = cookies(&format!("theme=dark; session={id}; other=1"));
         assert_eq!(raw.session_id("session", None), Some(id));
     }
 
     #[test]
     fn reads_cookies_split_over_several_headers() {
-        let id = crate::generate_id(32);
+        let id = SessionId::generate(32);
         let mut headers = HeaderMap::new();
         headers.append(header::COOKIE, HeaderValue::from_static("theme=dark"));
         headers.append(
@@ -193,12 +218,12 @@ mod tests {
             None
         );
         let signer = CookieSigner::new("k", &[]).unwrap();
-        let id = crate::generate_id(32);
+        let id = SessionId::generate(32);
         assert_eq!(
             cookies(&format!("session={id}")).session_id("session", Some(&signer)),
             None
         );
-        let signed = signer.sign(&id);
+        let signed = signer.sign(id.as_str());
         assert_eq!(
             cookies(&format!("session={signed}")).session_id("session", Some(&signer)),
             Some(id)

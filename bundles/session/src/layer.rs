@@ -1,5 +1,10 @@
 //! [`SessionLayer`]: the middleware that gives each request a
 //! [`Session`] and saves it after the handler.
+//!
+//! The top of the request path: the layer makes the [`Session`], and
+//! after the handler asks it to commit (the commit engine goes through
+//! the manager to the store) and asks the manager for the `Set-Cookie`.
+//! Nothing below calls back up here.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,9 +18,10 @@ use http::{HeaderValue, Request, StatusCode, header};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use crate::cookie::{self, RawCookies};
+use crate::commit::Commit;
+use crate::cookie::RawCookies;
 use crate::manager::SessionManager;
-use crate::session::{Commit, CookieAction, Session};
+use crate::session::Session;
 
 /// Wraps a router so that handlers can take a [`Session`]; made by
 /// [`SessionManager::layer`].
@@ -30,9 +36,15 @@ pub struct SessionLayer {
     manager: SessionManager,
 }
 
-impl SessionLayer {
-    pub(crate) fn new(manager: SessionManager) -> Self {
-        SessionLayer { manager }
+impl SessionManager {
+    /// The tower layer that gives handlers a [`Session`].
+    ///
+    /// Defined next to the layer rather than in the manager's module, so
+    /// that the manager never depends on the layer that calls it.
+    pub fn layer(&self) -> SessionLayer {
+        SessionLayer {
+            manager: self.clone(),
+        }
     }
 }
 
@@ -134,7 +146,6 @@ where
 /// the session was not read; otherwise with `Vary: Cookie`, the cookie to
 /// set or expire, and 503 if the store failed.
 fn respond(session: &Session, commit: Commit, mut response: Response) -> Response {
-    let manager = session.manager();
     if !commit.read {
         return response;
     }
@@ -148,22 +159,7 @@ fn respond(session: &Session, commit: Commit, mut response: Response) -> Respons
     }
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Cookie"));
-    let config = manager.config();
-    let set_cookie = match commit.cookie {
-        CookieAction::Keep => None,
-        CookieAction::Set { id, expires } => {
-            let expires = config.permanent.then_some(expires);
-            cookie::set_cookie(
-                config,
-                manager.shared.signer.as_ref(),
-                &id,
-                expires,
-                chrono::Utc::now(),
-            )
-        }
-        CookieAction::Expire => cookie::expire_cookie(config),
-    };
-    if let Some(value) = set_cookie {
+    if let Some(value) = session.manager().cookie_for(commit.cookie) {
         headers.append(header::SET_COOKIE, value);
         // A response carrying a session cookie must never be cached.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -26,10 +26,17 @@
 
 #![warn(missing_docs)]
 
+// The request path runs one way: `layer` -> `session` (handler API) ->
+// `commit` (end-of-request engine) -> `manager` -> `store`, with `cookie`,
+// `id`, `codec`, `config` and `signer` as leaves below them. No module
+// imports one above it; `../shared/tools/module-cycles.py` checks that.
 #[cfg(feature = "bundle")]
 mod bundle;
 pub mod cleanup;
 pub mod codec;
+#[cfg(feature = "bundle")]
+pub mod command;
+mod commit;
 pub mod config;
 mod cookie;
 mod id;
@@ -41,8 +48,9 @@ pub mod store;
 
 #[cfg(feature = "bundle")]
 pub use bundle::{BUNDLE_NAME, SessionBundle};
-pub use id::{generate_id, is_valid_id};
+pub use config::ConfigError;
+pub use id::{SessionId, generate_id, is_valid_id};
 pub use layer::{ResponseFuture, SessionLayer, SessionService};
 pub use manager::SessionManager;
 pub use session::{MissingSessionLayer, Session, SessionError};
-pub use signer::CookieSigner;
+pub use signer::{CookieSigner, SignerError};

@@ -1,14 +1,22 @@
 //! [`SessionManager`]: the configured store, cookie rules and counters,
 //! shared by the layer, the extractor, the CLI and other bundles.
+//!
+//! The request path calls into the manager and never the other way: the
+//! layer and the commit engine ask it for the session id in the cookies,
+//! the `Set-Cookie` to send, and every store operation (counted and
+//! logged here), so the config, signer and store stay private to it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use http::HeaderValue;
 
-use crate::config::SessionConfig;
-use crate::layer::SessionLayer;
+use crate::codec::{self, SessionData};
+use crate::config::{ConfigError, SessionConfig};
+use crate::cookie::{self, CookieAction, RawCookies};
+use crate::id::SessionId;
 use crate::signer::CookieSigner;
 use crate::store::{
     Record, SaveOutcome, SessionInfo, SessionStore, StatsSnapshot, StoreError, StoreStats,
@@ -39,14 +47,14 @@ pub const CLEANUP_MAX_PAUSE: Duration = Duration::from_secs(1);
 /// ```
 #[derive(Clone)]
 pub struct SessionManager {
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
-pub(crate) struct Shared {
-    pub(crate) config: SessionConfig,
-    pub(crate) store: Arc<dyn SessionStore>,
-    pub(crate) signer: Option<CookieSigner>,
-    pub(crate) stats: StoreStats,
+struct Shared {
+    config: SessionConfig,
+    store: Arc<dyn SessionStore>,
+    signer: Option<CookieSigner>,
+    stats: StoreStats,
     requests: AtomicU64,
     cleaning: AtomicBool,
 }
@@ -67,12 +75,10 @@ impl SessionManager {
         config: SessionConfig,
         store: Arc<dyn SessionStore>,
         signer: Option<CookieSigner>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         if config.use_signer && signer.is_none() {
-            return Err(
-                "SESSION_USE_SIGNER is on but no SECRET_KEY is set: set SECRET_KEY".to_owned(),
-            );
+            return Err(ConfigError::MissingSigner);
         }
         // A signer is used only when SESSION_USE_SIGNER asks for it.
         let signer = if config.use_signer { signer } else { None };
@@ -86,11 +92,6 @@ impl SessionManager {
                 cleaning: AtomicBool::new(false),
             }),
         })
-    }
-
-    /// The tower layer that gives handlers a [`Session`](crate::Session).
-    pub fn layer(&self) -> SessionLayer {
-        SessionLayer::new(self.clone())
     }
 
     /// The config in force.
@@ -136,7 +137,7 @@ impl SessionManager {
     ) -> Result<u64, StoreError> {
         let mut count = 0;
         for session in self.list_owner_sessions(owner).await? {
-            if session.id != keep && self.delete(&session.id).await? {
+            if session.id != keep && self.destroy_session(&session.id).await? {
                 count += 1;
             }
         }
@@ -144,8 +145,17 @@ impl SessionManager {
     }
 
     /// Destroys one session by id (e.g. from a list of an owner's sessions).
+    /// An id this crate would never make names no session: `Ok(false)`.
     pub async fn destroy_session(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete(id).await
+        match SessionId::parse(id) {
+            Some(id) => self.delete(&id).await,
+            None => {
+                // Counted and logged like the delete it replaces, which
+                // every store answered with "nothing there".
+                self.shared.stats.delete();
+                self.observe("delete", Ok(false))
+            }
+        }
     }
 
     /// Deletes expired records in batches of `batch_size` until none is
@@ -219,7 +229,58 @@ impl SessionManager {
         self.shared.cleaning.store(false, Ordering::Release);
     }
 
-    pub(crate) async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
+    /// The well-formed (and, with a signer, correctly signed) session id
+    /// in a request's cookies, if any: the one place an id enters from
+    /// the client.
+    pub(crate) fn session_id_from(&self, cookies: &RawCookies) -> Option<SessionId> {
+        cookies.session_id(&self.shared.config.cookie_name, self.shared.signer.as_ref())
+    }
+
+    /// The `Set-Cookie` value for `action` (`None` to leave the cookie as
+    /// it is). A browser-session cookie (`SESSION_PERMANENT = false`) gets
+    /// no expiry.
+    pub(crate) fn cookie_for(&self, action: CookieAction) -> Option<HeaderValue> {
+        let config = &self.shared.config;
+        match action {
+            CookieAction::Keep => None,
+            CookieAction::Set { id, expires } => cookie::set_cookie(
+                config,
+                self.shared.signer.as_ref(),
+                id.as_str(),
+                config.permanent.then_some(expires),
+                Utc::now(),
+            ),
+            CookieAction::Expire => cookie::expire_cookie(config),
+        }
+    }
+
+    /// A fresh id of the configured length.
+    pub(crate) fn new_id(&self) -> SessionId {
+        SessionId::generate(self.shared.config.id_length)
+    }
+
+    /// Serializes session data in the configured format.
+    pub(crate) fn encode(&self, data: &SessionData) -> Result<Vec<u8>, StoreError> {
+        codec::encode(self.shared.config.serialization_format, data)
+            .map_err(|e| StoreError::corrupt(self.shared.store.name(), e))
+    }
+
+    /// Deserializes stored session data (either format, see
+    /// [`codec`](crate::codec)).
+    pub(crate) fn decode(&self, bytes: &[u8]) -> Result<SessionData, codec::CodecError> {
+        codec::decode(self.shared.config.serialization_format, bytes)
+    }
+
+    /// Whether `record` is past `SESSION_ABSOLUTE_LIFETIME` at `now`.
+    pub(crate) fn past_absolute_lifetime(&self, record: &Record, now: DateTime<Utc>) -> bool {
+        self.shared
+            .config
+            .absolute_lifetime
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .is_some_and(|absolute| record.created_at + absolute <= now)
+    }
+
+    pub(crate) async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.shared.stats.read();
         let result = match self.shared.store.load_now(id) {
             Some(result) => result,
@@ -230,7 +291,7 @@ impl SessionManager {
 
     pub(crate) async fn save(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
@@ -244,8 +305,8 @@ impl SessionManager {
 
     pub(crate) async fn rename(
         &self,
-        old: &str,
-        new: &str,
+        old: &SessionId,
+        new: &SessionId,
         record: &Record,
         expected: u64,
     ) -> Result<SaveOutcome, StoreError> {
@@ -254,7 +315,7 @@ impl SessionManager {
         self.observe_save("rename", result)
     }
 
-    pub(crate) async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.shared.stats.delete();
         let result = self.shared.store.delete(id).await;
         self.observe("delete", result)

@@ -43,12 +43,11 @@ impl std::fmt::Debug for CookieSigner {
 
 impl CookieSigner {
     /// A signer with `secret` as current key and `fallbacks` as older keys
-    /// that still verify. An empty secret is refused.
-    pub fn new(secret: &str, fallbacks: &[&str]) -> Result<Self, String> {
+    /// that still verify. An empty secret is refused
+    /// ([`SignerError::EmptySecret`]).
+    pub fn new(secret: &str, fallbacks: &[&str]) -> Result<Self, SignerError> {
         if secret.is_empty() {
-            return Err(
-                "SESSION_USE_SIGNER is on but SECRET_KEY is empty: set SECRET_KEY".to_owned(),
-            );
+            return Err(SignerError::EmptySecret);
         }
         let keys = std::iter::once(secret)
             .chain(fallbacks.iter().copied().filter(|k| !k.is_empty()))
@@ -86,11 +85,32 @@ impl CookieSigner {
 }
 
 /// Binds a configured secret to this crate's purpose.
-fn derive(secret: &str) -> Result<HmacSha256, String> {
-    let mut outer = HmacSha256::new_from_slice(secret.as_bytes()).map_err(|e| e.to_string())?;
+fn derive(secret: &str) -> Result<HmacSha256, SignerError> {
+    let mut outer = HmacSha256::new_from_slice(secret.as_bytes())
+        .map_err(|e| SignerError::InvalidKey(e.to_string()))?;
     outer.update(PURPOSE);
     let derived = outer.finalize().into_bytes();
-    HmacSha256::new_from_slice(&derived).map_err(|e| e.to_string())
+    HmacSha256::new_from_slice(&derived).map_err(|e| SignerError::InvalidKey(e.to_string()))
+}
+
+/// A [`CookieSigner`] cannot be made from the keys given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    /// The current key is empty.
+    #[error("SESSION_USE_SIGNER is on but SECRET_KEY is empty: set SECRET_KEY")]
+    EmptySecret,
+    /// HMAC refused a key (the message is the HMAC library's).
+    #[error("{0}")]
+    InvalidKey(String),
+}
+
+impl From<SignerError> for String {
+    /// The message, for callers that still report errors as text (what
+    /// [`CookieSigner::new`] returned before it had an error type).
+    fn from(e: SignerError) -> String {
+        e.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use common::{Cart, Harness, Maker};
 use unchained_session::config::{SerializationFormat, SessionConfig};
 use unchained_session::store::{Record, SaveOutcome};
-use unchained_session::{CookieSigner, SessionManager};
+use unchained_session::{CookieSigner, SessionId, SessionManager};
 
 fn config() -> SessionConfig {
     SessionConfig::default()
@@ -123,6 +123,7 @@ mod behaviours {
         let reply = h.get("/incr", Some(&unknown)).await;
         let new = reply.cookie(&h.config.cookie_name).unwrap();
         assert_ne!(new, unknown);
+        let unknown = SessionId::parse(&unknown).unwrap();
         assert!(h.manager.store().load(&unknown).await.unwrap().is_none());
         h.teardown().await;
     }
@@ -634,7 +635,7 @@ mod behaviours {
         assert_eq!(sessions.len(), 2);
         let mut ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
         ids.sort();
-        let mut expected: Vec<String> = cookies.iter().map(|c| h.id_of(c)).collect();
+        let mut expected: Vec<String> = cookies.iter().map(|c| h.id_of(c).into_string()).collect();
         expected.sort();
         assert_eq!(ids, expected);
         // "Log out my other devices": keep the newest, end the other two.
@@ -643,7 +644,7 @@ mod behaviours {
         let third = reply.cookie(&h.config.cookie_name).unwrap();
         let ended = h
             .manager
-            .destroy_owner_sessions_except(&owner, &h.id_of(&third))
+            .destroy_owner_sessions_except(&owner, h.id_of(&third).as_str())
             .await
             .unwrap();
         assert_eq!(ended, 2);
@@ -729,7 +730,7 @@ mod behaviours {
             created_at: now,
             expires_at: now + chrono::Duration::seconds(60),
         };
-        let id = unchained_session::generate_id(32);
+        let id = SessionId::generate(32);
         assert_eq!(
             store.save(&id, &record(1, b"a"), None).await.unwrap(),
             SaveOutcome::Saved
@@ -753,7 +754,7 @@ mod behaviours {
             (loaded.version, loaded.data.as_slice()),
             (2, b"c".as_slice())
         );
-        let new = unchained_session::generate_id(32);
+        let new = SessionId::generate(32);
         assert_eq!(
             store.rename(&id, &new, &record(3, b"e"), 1).await.unwrap(),
             SaveOutcome::Conflict
@@ -911,7 +912,7 @@ async fn filesystem_files_are_private() {
     let common::Backend::Filesystem(dir) = &h.backend else {
         unreachable!()
     };
-    let mode = std::fs::metadata(dir.join(h.id_of(&cookie)))
+    let mode = std::fs::metadata(dir.join(h.id_of(&cookie).as_str()))
         .unwrap()
         .permissions()
         .mode();

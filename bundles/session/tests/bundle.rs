@@ -210,24 +210,78 @@ async fn sqlalchemy_store_through_the_database_bundle() {
 
 #[test]
 fn session_command_has_cleanup() {
-    let commands = SessionBundle.commands();
-    let session = commands
-        .iter()
-        .find(|c| c.get_name() == "session")
-        .expect("session command");
-    let cleanup = session
-        .get_subcommands()
-        .find(|c| c.get_name() == "cleanup")
-        .expect("cleanup");
-    let matches = cleanup
-        .clone()
-        .try_get_matches_from(["cleanup", "--batch-size", "500"])
+    use unchained::clap::FromArgMatches;
+    use unchained_session::command::{SessionCommand, SessionSubcommand};
+
+    let cli = SessionBundle
+        .cli()
+        .expect("the session bundle has commands");
+    assert_eq!(cli.names(), ["session"]);
+    let root = || cli.augment(unchained::clap::Command::new("unchained"));
+    let matches = root()
+        .try_get_matches_from(["unchained", "session", "cleanup", "--batch-size", "500"])
         .unwrap();
-    assert_eq!(matches.get_one::<u64>("batch-size"), Some(&500));
+    let command = SessionCommand::from_arg_matches(&matches).unwrap();
     assert!(
-        cleanup
-            .clone()
-            .try_get_matches_from(["cleanup", "--batch-size", "0"])
+        matches!(
+            command,
+            SessionCommand::Session(SessionSubcommand::Cleanup {
+                batch_size: Some(500)
+            })
+        ),
+        "{command:?}"
+    );
+    assert!(
+        root()
+            .try_get_matches_from(["unchained", "session", "cleanup", "--batch-size", "0"])
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn session_cleanup_runs_through_the_command_line_entry_point() {
+    let bundles: Vec<std::sync::Arc<dyn Bundle>> = vec![std::sync::Arc::new(SessionBundle)];
+    let registry = unchained::registry::BundleRegistry::from_bundles(bundles).unwrap();
+    let resolved = registry
+        .resolve(&unchained::project::Manifest {
+            bundles: vec![unchained_session::BUNDLE_NAME.to_owned()],
+            ..Default::default()
+        })
+        .unwrap();
+    let config = Config::builder(Environment::Test)
+        .defaults(
+            unchained_session::BUNDLE_NAME,
+            SessionBundle.config_defaults(Environment::Test),
+        )
+        .set("SESSION_TYPE", "memory")
+        .build();
+    let ctx =
+        unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config).command_context();
+    let cli = SessionBundle
+        .cli()
+        .expect("the session bundle has commands");
+    let matches = cli
+        .augment(unchained::clap::Command::new("unchained"))
+        .try_get_matches_from(["unchained", "session", "cleanup"])
+        .unwrap();
+    cli.run(&matches, &ctx).await.unwrap();
+}
+
+#[test]
+fn config_defaults_are_the_typed_config_serialized() {
+    use unchained_session::config::SessionConfig;
+    for env in [Environment::Development, Environment::Production] {
+        let defaults = SessionBundle.config_defaults(env);
+        let keys: Vec<&str> = defaults.keys().collect();
+        assert_eq!(keys.len(), 17, "{keys:?}");
+        let config = Config::builder(env)
+            .defaults(unchained_session::BUNDLE_NAME, defaults)
+            .build();
+        let read: SessionConfig = config.extract().unwrap();
+        let expected = SessionConfig {
+            cookie_secure: env.is_production(),
+            ..SessionConfig::default()
+        };
+        assert_eq!(format!("{read:?}"), format!("{expected:?}"));
+    }
 }

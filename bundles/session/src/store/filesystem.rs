@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
+use crate::id::SessionId;
 
 const NAME: &str = "filesystem";
 const MAGIC: &[u8; 4] = b"UNS1";
@@ -68,23 +69,25 @@ impl FilesystemStore {
 }
 
 impl Inner {
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
+    /// The file of session `id`. The id's type guarantees it is a plain
+    /// name (URL-safe base64): it cannot climb out of the folder.
+    fn path(&self, id: &SessionId) -> PathBuf {
+        self.dir.join(id.as_str())
     }
 
     /// The record of `id`; a corrupt file reads as no record (it can never
     /// load, and cleanup removes it) rather than failing every request.
-    fn read(&self, id: &str) -> io::Result<Option<Record>> {
+    fn read(&self, id: &SessionId) -> io::Result<Option<Record>> {
         match self.read_raw(id) {
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                tracing::warn!(target: "unchained_session::store", id, "ignoring corrupt session file: {e}");
+                tracing::warn!(target: "unchained_session::store", id = id.as_str(), "ignoring corrupt session file: {e}");
                 Ok(None)
             }
             other => other,
         }
     }
 
-    fn read_raw(&self, id: &str) -> io::Result<Option<Record>> {
+    fn read_raw(&self, id: &SessionId) -> io::Result<Option<Record>> {
         match fs::read(self.path(id)) {
             Ok(bytes) => decode(&bytes).map(Some),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -92,13 +95,13 @@ impl Inner {
         }
     }
 
-    fn read_live(&self, id: &str) -> io::Result<Option<Record>> {
+    fn read_live(&self, id: &SessionId) -> io::Result<Option<Record>> {
         let now = Utc::now();
         Ok(self.read(id)?.filter(|r| !r.is_expired(now)))
     }
 
     /// Writes `record` to a temporary file and renames it over `id`.
-    fn write(&self, id: &str, record: &Record) -> io::Result<()> {
+    fn write(&self, id: &SessionId, record: &Record) -> io::Result<()> {
         let tmp = self
             .dir
             .join(format!("{TMP_PREFIX}{}", crate::generate_id(16)));
@@ -134,7 +137,9 @@ impl Inner {
         file.sync_data()
     }
 
-    fn ids(&self) -> io::Result<Vec<String>> {
+    /// The sessions in the folder: every file named like a session id
+    /// (temporary files and strangers are skipped).
+    fn ids(&self) -> io::Result<Vec<SessionId>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -143,14 +148,14 @@ impl Inner {
         let mut ids = Vec::new();
         for entry in entries {
             let name = entry?.file_name();
-            if let Some(name) = name.to_str().filter(|n| crate::is_valid_id(n)) {
-                ids.push(name.to_owned());
+            if let Some(id) = name.to_str().and_then(SessionId::parse) {
+                ids.push(id);
             }
         }
         Ok(ids)
     }
 
-    fn remove(&self, id: &str) -> io::Result<bool> {
+    fn remove(&self, id: &SessionId) -> io::Result<bool> {
         match fs::remove_file(self.path(id)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -231,23 +236,19 @@ impl SessionStore for FilesystemStore {
         NAME
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        if !crate::is_valid_id(id) {
-            return Ok(None);
-        }
-        let id = id.to_owned();
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let id = id.clone();
         self.blocking(move |inner| inner.read_live(&id)).await
     }
 
     async fn save(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(NAME, id)?;
         let _guard = self.inner.write_lock.lock().await;
-        let (id, record) = (id.to_owned(), record.clone());
+        let (id, record) = (id.clone(), record.clone());
         self.blocking(move |inner| {
             if !version_matches(inner.read_live(&id)?.as_ref(), expected) {
                 return Ok(SaveOutcome::Conflict);
@@ -260,15 +261,13 @@ impl SessionStore for FilesystemStore {
 
     async fn rename(
         &self,
-        old: &str,
-        new: &str,
+        old: &SessionId,
+        new: &SessionId,
         record: &Record,
         expected: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(NAME, old)?;
-        super::check_id(NAME, new)?;
         let _guard = self.inner.write_lock.lock().await;
-        let (old, new, record) = (old.to_owned(), new.to_owned(), record.clone());
+        let (old, new, record) = (old.clone(), new.clone(), record.clone());
         self.blocking(move |inner| {
             if !version_matches(inner.read_live(&old)?.as_ref(), Some(expected))
                 || inner.path(&new).exists()
@@ -285,12 +284,9 @@ impl SessionStore for FilesystemStore {
         .await
     }
 
-    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        if !crate::is_valid_id(id) {
-            return Ok(false);
-        }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let _guard = self.inner.write_lock.lock().await;
-        let id = id.to_owned();
+        let id = id.clone();
         self.blocking(move |inner| inner.remove(&id)).await
     }
 
@@ -305,7 +301,7 @@ impl SessionStore for FilesystemStore {
                     && r.owner.as_deref() == Some(owner.as_str())
                 {
                     found.push(SessionInfo {
-                        id,
+                        id: id.into_string(),
                         owner: r.owner,
                         created_at: r.created_at,
                         expires_at: r.expires_at,

@@ -1,8 +1,11 @@
 //! The [`SessionStore`] trait and its implementations, one per module.
 //!
 //! A store keeps [`Record`]s by session id. It is deliberately small: the
-//! session logic (expiry rules, merging, cookies) lives in the layer, so a
-//! new backend only implements these few operations, each one round trip.
+//! session logic (expiry rules, merging, cookies) lives above it, so a new
+//! backend only implements these few operations, each one round trip.
+//!
+//! Ids arrive as [`SessionId`]s, checked once where they entered the
+//! crate: a store can use one as a file name or a key as it is.
 
 mod filesystem;
 mod memory;
@@ -15,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+
+use crate::id::SessionId;
 
 pub use self::filesystem::FilesystemStore;
 pub use self::memory::{HeldBytes, MemoryStore};
@@ -61,6 +66,7 @@ pub struct SessionInfo {
 
 /// The result of a conditional write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SaveOutcome {
     /// Written.
     Saved,
@@ -73,6 +79,7 @@ pub enum SaveOutcome {
 
 /// A store could not do what was asked. The request gets 503.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The backend is unreachable or failed (database down, Redis down,
     /// disk error).
@@ -125,13 +132,13 @@ pub trait SessionStore: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// The record of `id`, or `None` if it does not exist or has expired.
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError>;
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError>;
 
     /// Writes `record` under `id` if the stored version is `expected`;
     /// `expected = None` creates the record and fails if `id` exists.
     async fn save(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError>;
@@ -141,14 +148,14 @@ pub trait SessionStore: Send + Sync + 'static {
     /// both ids or neither.
     async fn rename(
         &self,
-        old: &str,
-        new: &str,
+        old: &SessionId,
+        new: &SessionId,
         record: &Record,
         expected: u64,
     ) -> Result<SaveOutcome, StoreError>;
 
     /// Deletes the record of `id`; `true` if there was one.
-    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
 
     /// Every live session of `owner`.
     async fn list_by_owner(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError>;
@@ -164,7 +171,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// [`load`](Self::load) would return, computed now, with no future to
     /// allocate and poll. `None` (the default) means "call `load`". The
     /// session layer tries this first on every read.
-    fn load_now(&self, id: &str) -> Option<Result<Option<Record>, StoreError>> {
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Record>, StoreError>> {
         let _ = id;
         None
     }
@@ -172,7 +179,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Like [`load_now`](Self::load_now), for [`save`](Self::save).
     fn save_now(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Option<Result<SaveOutcome, StoreError>> {
@@ -259,18 +266,5 @@ impl StoreStats {
 
     pub(crate) fn conflict(&self) {
         self.conflicts.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Refuses ids that this crate would never make, before they reach a path
-/// or a key.
-pub(crate) fn check_id(store: &'static str, id: &str) -> Result<(), StoreError> {
-    if crate::id::is_valid_id(id) {
-        Ok(())
-    } else {
-        Err(StoreError::corrupt(
-            store,
-            format!("refusing malformed session id {id:?}"),
-        ))
     }
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
+use crate::id::SessionId;
 
 /// `SESSION_TYPE = "null"`: every session reads as empty, and a handler
 /// that writes to it gets an error (the request answers 503 and the log
@@ -17,13 +18,13 @@ impl SessionStore for NullStore {
         "null"
     }
 
-    async fn load(&self, _id: &str) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, _id: &SessionId) -> Result<Option<Record>, StoreError> {
         Ok(None)
     }
 
     async fn save(
         &self,
-        _id: &str,
+        _id: &SessionId,
         _record: &Record,
         _expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
@@ -32,15 +33,15 @@ impl SessionStore for NullStore {
 
     async fn rename(
         &self,
-        _old: &str,
-        _new: &str,
+        _old: &SessionId,
+        _new: &SessionId,
         _record: &Record,
         _expected: u64,
     ) -> Result<SaveOutcome, StoreError> {
         Err(StoreError::Disabled)
     }
 
-    async fn delete(&self, _id: &str) -> Result<bool, StoreError> {
+    async fn delete(&self, _id: &SessionId) -> Result<bool, StoreError> {
         Ok(false)
     }
 

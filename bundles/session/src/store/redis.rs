@@ -9,6 +9,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{Client, RedisError, Script};
 
 use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
+use crate::id::SessionId;
 
 const NAME: &str = "redis";
 
@@ -144,7 +145,9 @@ impl RedisStore {
         &self.inner.prefix
     }
 
-    fn key(&self, id: &str) -> String {
+    /// The Redis key of session `id` (a checked id: no whitespace or
+    /// separators can reach the key).
+    fn key(&self, id: &SessionId) -> String {
         format!("{}{id}", self.inner.prefix)
     }
 
@@ -237,10 +240,7 @@ impl SessionStore for RedisStore {
         NAME
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        if !crate::is_valid_id(id) {
-            return Ok(None);
-        }
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         let key = self.key(id);
         // HMGET of fixed fields: one round trip, no map to build.
         let fields: Vec<Option<Vec<u8>>> = self
@@ -276,11 +276,10 @@ impl SessionStore for RedisStore {
 
     async fn save(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(NAME, id)?;
         let (version, owner, expires, ttl) = Self::save_args(record);
         let key = self.key(id);
         let owner_prefix = self.owner_prefix();
@@ -298,7 +297,7 @@ impl SessionStore for RedisStore {
                     .arg(created)
                     .arg(expires)
                     .arg(&owner_prefix)
-                    .arg(id)
+                    .arg(id.as_str())
                     .arg(ttl)
                     .invoke_async(&mut conn)
                     .await
@@ -313,13 +312,11 @@ impl SessionStore for RedisStore {
 
     async fn rename(
         &self,
-        old: &str,
-        new: &str,
+        old: &SessionId,
+        new: &SessionId,
         record: &Record,
         expected: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(NAME, old)?;
-        super::check_id(NAME, new)?;
         let (version, owner, expires, ttl) = Self::save_args(record);
         let (old_key, new_key) = (self.key(old), self.key(new));
         let owner_prefix = self.owner_prefix();
@@ -337,9 +334,9 @@ impl SessionStore for RedisStore {
                     .arg(created)
                     .arg(expires)
                     .arg(&owner_prefix)
-                    .arg(new)
+                    .arg(new.as_str())
                     .arg(ttl)
-                    .arg(old)
+                    .arg(old.as_str())
                     .invoke_async(&mut conn)
                     .await
             })
@@ -351,10 +348,7 @@ impl SessionStore for RedisStore {
         })
     }
 
-    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        if !crate::is_valid_id(id) {
-            return Ok(false);
-        }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let key = self.key(id);
         // The owner index keeps the id until the next listing prunes it:
         // that keeps a delete one command.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use unchained_session::config::SessionConfig;
 use unchained_session::store::{FilesystemStore, MemoryStore, RedisStore, SessionStore, SqlStore};
-use unchained_session::{CookieSigner, Session, SessionError, SessionManager};
+use unchained_session::{CookieSigner, Session, SessionError, SessionId, SessionManager};
 
 use proxy::Proxy;
 
@@ -115,8 +115,8 @@ impl Harness {
     }
 
     /// The session id inside a cookie value (strips the signature).
-    pub fn id_of(&self, cookie: &str) -> String {
-        cookie.split('.').next().unwrap().to_owned()
+    pub fn id_of(&self, cookie: &str) -> SessionId {
+        SessionId::parse(cookie.split('.').next().unwrap()).unwrap()
     }
 
     /// Another app process on the same backend (own manager, own store

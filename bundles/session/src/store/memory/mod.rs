@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use self::packed::{IdHash, Key, Packed};
 use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
+use crate::id::SessionId;
 
 /// The store's name, in errors.
 pub(super) const NAME: &str = "memory";
@@ -25,9 +26,11 @@ pub(super) const NAME: &str = "memory";
 ///
 /// ```
 /// # tokio_test_block(async {
+/// use unchained_session::SessionId;
 /// use unchained_session::store::{MemoryStore, SessionStore};
 /// let store = MemoryStore::new();
-/// assert!(store.load("abcdefghijklmnopqrstuv").await.unwrap().is_none());
+/// let id = SessionId::parse("abcdefghijklmnopqrstuv").unwrap();
+/// assert!(store.load(&id).await.unwrap().is_none());
 /// # });
 /// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
@@ -67,8 +70,8 @@ impl MemoryStore {
         self.lock().is_empty()
     }
 
-    fn load_sync(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        let Some(key) = Key::new(id) else {
+    fn load_sync(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let Some(key) = Key::new(id.as_str()) else {
             return Ok(None);
         };
         let now = Utc::now();
@@ -84,12 +87,11 @@ impl MemoryStore {
 
     fn save_sync(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(NAME, id)?;
-        let packed = Packed::new(id, record)?;
+        let packed = Packed::new(id.as_str(), record)?;
         let mut set = self.lock();
         if !matches(set.get(packed.key()), expected, Utc::now()) {
             return Ok(SaveOutcome::Conflict);
@@ -132,26 +134,26 @@ impl SessionStore for MemoryStore {
         NAME
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
         self.load_sync(id)
     }
 
     async fn save(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
         self.save_sync(id, record, expected)
     }
 
-    fn load_now(&self, id: &str) -> Option<Result<Option<Record>, StoreError>> {
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Record>, StoreError>> {
         Some(self.load_sync(id))
     }
 
     fn save_now(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Option<Result<SaveOutcome, StoreError>> {
@@ -160,16 +162,15 @@ impl SessionStore for MemoryStore {
 
     async fn rename(
         &self,
-        old: &str,
-        new: &str,
+        old: &SessionId,
+        new: &SessionId,
         record: &Record,
         expected: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(self.name(), new)?;
-        let Some(old_key) = Key::new(old) else {
+        let Some(old_key) = Key::new(old.as_str()) else {
             return Ok(SaveOutcome::Conflict);
         };
-        let packed = Packed::new(new, record)?;
+        let packed = Packed::new(new.as_str(), record)?;
         let now = Utc::now();
         let mut set = self.lock();
         if !matches(set.get(old_key.bytes()), Some(expected), now) || set.contains(packed.key()) {
@@ -181,8 +182,8 @@ impl SessionStore for MemoryStore {
         Ok(SaveOutcome::Saved)
     }
 
-    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(Key::new(id).is_some_and(|key| self.lock().remove(key.bytes())))
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(Key::new(id.as_str()).is_some_and(|key| self.lock().remove(key.bytes())))
     }
 
     async fn list_by_owner(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
@@ -241,7 +242,7 @@ mod tests {
             created_at: now,
             expires_at: now + chrono::Duration::seconds(60),
         };
-        let id = crate::generate_id(32);
+        let id = SessionId::generate(32);
         assert_eq!(
             store.save(&id, &record, None).await.unwrap(),
             SaveOutcome::Saved
@@ -249,14 +250,14 @@ mod tests {
         assert_eq!(
             store.held_bytes(),
             HeldBytes {
-                ids: id.len(),
+                ids: id.as_str().len(),
                 data: 4
             }
         );
         assert_eq!(store.load(&id).await.unwrap(), Some(record.clone()));
         let listed = store.list_by_owner(&"o".repeat(256)).await.unwrap();
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].id, id);
+        assert_eq!(listed[0].id, id.as_str());
         assert_eq!(store.delete_by_owner(&"o".repeat(256)).await.unwrap(), 1);
         assert!(store.is_empty());
     }

@@ -12,6 +12,7 @@ use sea_orm::{
 use sea_query::{ColumnDef, Expr, Index, IndexCreateStatement, Table, TableCreateStatement};
 
 use super::{Record, SaveOutcome, SessionInfo, SessionStore, StoreError};
+use crate::id::SessionId;
 
 mod group_commit;
 use group_commit::GroupCommit;
@@ -221,9 +222,9 @@ impl SqlStore {
         timed(self.db.query_all_raw(stmt)).await
     }
 
-    fn row_values(&self, id: &str, record: &Record, now: DateTime<Utc>) -> Vec<Value> {
+    fn row_values(&self, id: &SessionId, record: &Record, now: DateTime<Utc>) -> Vec<Value> {
         vec![
-            id.into(),
+            id.as_str().into(),
             record.data.clone().into(),
             record.expires_at.naive_utc().into(),
             version_value(record.version),
@@ -356,11 +357,8 @@ impl SessionStore for SqlStore {
         NAME
     }
 
-    async fn load(&self, id: &str) -> Result<Option<Record>, StoreError> {
-        if !crate::is_valid_id(id) {
-            return Ok(None);
-        }
-        let stmt = self.statement(&self.sql.load, vec![id.into()]);
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let stmt = self.statement(&self.sql.load, vec![id.as_str().into()]);
         let Some(row) = timed(self.db.query_one_raw(stmt)).await? else {
             return Ok(None);
         };
@@ -377,11 +375,10 @@ impl SessionStore for SqlStore {
 
     async fn save(
         &self,
-        id: &str,
+        id: &SessionId,
         record: &Record,
         expected: Option<u64>,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(NAME, id)?;
         let now = Utc::now();
         let affected = match expected {
             None => {
@@ -400,7 +397,11 @@ impl SessionStore for SqlStore {
             Some(version) => {
                 let mut values = self.row_values(id, record, now);
                 values.remove(0);
-                values.extend([id.into(), version_value(version), now.naive_utc().into()]);
+                values.extend([
+                    id.as_str().into(),
+                    version_value(version),
+                    now.naive_utc().into(),
+                ]);
                 self.exec_conditional(&self.sql.update, values)
                     .await?
                     .unwrap_or(0)
@@ -415,16 +416,18 @@ impl SessionStore for SqlStore {
 
     async fn rename(
         &self,
-        old: &str,
-        new: &str,
+        old: &SessionId,
+        new: &SessionId,
         record: &Record,
         expected: u64,
     ) -> Result<SaveOutcome, StoreError> {
-        super::check_id(NAME, old)?;
-        super::check_id(NAME, new)?;
         let now = Utc::now();
         let mut values = self.row_values(new, record, now);
-        values.extend([old.into(), version_value(expected), now.naive_utc().into()]);
+        values.extend([
+            old.as_str().into(),
+            version_value(expected),
+            now.naive_utc().into(),
+        ]);
         // One UPDATE changes the id: the old id stops working in the same
         // instant the new one starts.
         let affected = self
@@ -438,11 +441,11 @@ impl SessionStore for SqlStore {
         })
     }
 
-    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        if !crate::is_valid_id(id) {
-            return Ok(false);
-        }
-        Ok(self.exec(&self.sql.delete, vec![id.into()]).await? > 0)
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self
+            .exec(&self.sql.delete, vec![id.as_str().into()])
+            .await?
+            > 0)
     }
 
     async fn list_by_owner(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
