@@ -18,6 +18,7 @@ pub const NO_CHANGES: &str = "No changes in schema detected.";
 
 /// The result of [`migrate`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum MigrateOutcome {
     /// Models and database match: nothing was written.
     NoChanges,

@@ -1,11 +1,11 @@
 //! [`DatabaseBundle`]: config defaults, the connection service and the
 //! `db` command.
 
-use clap::{ArgMatches, Command};
 use unchained::Bundle;
 use unchained::app::BuildContext;
-use unchained::command::CommandContext;
+use unchained::bundle::BundleCli;
 use unchained::config::{Config, ConfigDefaults, Environment};
+use unchained::service::ServiceType;
 
 use crate::config::{self, DatabaseConfig};
 use crate::connect::connect;
@@ -15,7 +15,7 @@ use crate::connect::connect;
 /// In `before_build` it opens the pool of `DATABASE_URL` and registers the
 /// [`sea_orm::DatabaseConnection`] itself as a service: handlers use the
 /// [`Db`](crate::Db) extractor, other bundles
-/// `ctx.get::<sea_orm::DatabaseConnection>()`.
+/// `ctx.require::<sea_orm::DatabaseConnection>()` in their `before_build`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DatabaseBundle;
 
@@ -36,20 +36,12 @@ impl Bundle for DatabaseBundle {
         Ok(())
     }
 
-    fn commands(&self) -> Vec<Command> {
-        vec![crate::commands::db_command()]
+    fn cli(&self) -> Option<BundleCli> {
+        Some(BundleCli::of::<crate::commands::DatabaseCommand>())
     }
 
-    async fn run_command(
-        &self,
-        name: &str,
-        matches: &ArgMatches,
-        ctx: &CommandContext,
-    ) -> anyhow::Result<()> {
-        match name {
-            "db" => crate::commands::run(matches, ctx).await,
-            other => anyhow::bail!("the database bundle has no command `{other}`"),
-        }
+    fn provides(&self) -> Vec<ServiceType> {
+        vec![ServiceType::of::<sea_orm::DatabaseConnection>()]
     }
 
     async fn before_build(&self, ctx: &mut BuildContext) -> anyhow::Result<()> {

@@ -5,8 +5,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use clap::{Command, Subcommand};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use unchained::bundle::BundleCommand;
 use unchained::command::CommandContext;
 use unchained::models::{ModelContext, ModelDef};
 use unchained::registry::ResolvedBundles;
@@ -20,50 +21,66 @@ use crate::schema::{MIGRATIONS_TABLE, live};
 /// The project's migrations folder, relative to its root.
 pub const MIGRATIONS_DIR: &str = "db/migrations";
 
-/// The `db` command and its subcommands.
+/// The database bundle's top-level command, `unchained db ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum DatabaseCommand {
+    /// Database migrations: migrate, upgrade, downgrade, current, history, drop, reset
+    #[command(subcommand, arg_required_else_help = true)]
+    Db(DbCommand),
+}
+
+/// `unchained db ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum DbCommand {
+    /// Compare the models with the database and write a migration into db/migrations/
+    Migrate {
+        /// What the migration does; also names the file
+        #[arg(short, long)]
+        message: String,
+    },
+    /// Apply pending migrations (all, or up to TARGET)
+    Upgrade {
+        /// A migration name, or `head` (default)
+        target: Option<String>,
+    },
+    /// Revert migrations: one step, down to TARGET, or `base` for all
+    Downgrade {
+        /// A migration name to keep, or `base`
+        target: Option<String>,
+    },
+    /// Show the newest applied migration
+    Current,
+    /// List every migration and whether it is applied
+    History,
+    /// Drop every table of the database, migrations table included
+    Drop {
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Drop every table, then apply every migration
+    Reset {
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        yes: bool,
+    },
+}
+
+impl BundleCommand for DatabaseCommand {
+    async fn run(self, ctx: &CommandContext) -> anyhow::Result<()> {
+        match self {
+            DatabaseCommand::Db(command) => run(command, ctx).await,
+        }
+    }
+}
+
+/// The `db` command and its subcommands as clap sees them (for help
+/// texts, docs checks and tests that parse arguments).
 pub fn db_command() -> Command {
-    let yes = Arg::new("yes")
-        .long("yes")
-        .short('y')
-        .action(ArgAction::SetTrue)
-        .help("Do not ask for confirmation");
-    Command::new("db")
-        .about("Database migrations: migrate, upgrade, downgrade, current, history, drop, reset")
-        .subcommand_required(true)
-        .arg_required_else_help(true)
-        .subcommand(
-            Command::new("migrate")
-                .about("Compare the models with the database and write a migration into db/migrations/")
-                .arg(
-                    Arg::new("message")
-                        .short('m')
-                        .long("message")
-                        .required(true)
-                        .help("What the migration does; also names the file"),
-                ),
-        )
-        .subcommand(
-            Command::new("upgrade")
-                .about("Apply pending migrations (all, or up to TARGET)")
-                .arg(Arg::new("target").help("A migration name, or `head` (default)")),
-        )
-        .subcommand(
-            Command::new("downgrade")
-                .about("Revert migrations: one step, down to TARGET, or `base` for all")
-                .arg(Arg::new("target").help("A migration name to keep, or `base`")),
-        )
-        .subcommand(Command::new("current").about("Show the newest applied migration"))
-        .subcommand(Command::new("history").about("List every migration and whether it is applied"))
-        .subcommand(
-            Command::new("drop")
-                .about("Drop every table of the database, migrations table included")
-                .arg(yes.clone()),
-        )
-        .subcommand(
-            Command::new("reset")
-                .about("Drop every table, then apply every migration")
-                .arg(yes),
-        )
+    DatabaseCommand::augment_subcommands(Command::new("unchained"))
+        .find_subcommand("db")
+        .cloned()
+        .unwrap_or_else(|| Command::new("db"))
 }
 
 /// The models of `bundles` as `(bundle name, model)`, in bundle order.
@@ -102,7 +119,7 @@ pub fn collect_migrations(
 }
 
 /// Runs `unchained db <subcommand>`.
-pub async fn run(matches: &ArgMatches, ctx: &CommandContext) -> anyhow::Result<()> {
+pub async fn run(command: DbCommand, ctx: &CommandContext) -> anyhow::Result<()> {
     let config = DatabaseConfig::from_config(ctx.config())?;
     let conn = connect(&config, ctx.project_root()).await?;
     let model_ctx = ModelContext {
@@ -116,42 +133,38 @@ pub async fn run(matches: &ArgMatches, ctx: &CommandContext) -> anyhow::Result<(
         print.clone(),
     )?;
     let dir = ctx.project_root().join(MIGRATIONS_DIR);
-    let result = match matches.subcommand() {
-        Some(("migrate", args)) => {
-            let message = args
-                .get_one::<String>("message")
-                .map(String::as_str)
-                .unwrap_or_default();
+    let result = match command {
+        DbCommand::Migrate { message } => {
             let models = collect_models(ctx.bundles(), &model_ctx);
-            run_migrate(&conn, &runner, &models, &dir, message, &print).await
+            run_migrate(&conn, &runner, &models, &dir, &message, &print).await
         }
-        Some(("upgrade", args)) => {
-            let target = Target::parse(args.get_one::<String>("target").map(String::as_str));
+        DbCommand::Upgrade { target } => {
+            let target = Target::parse(target.as_deref());
             runner.upgrade(&target).await.map(|_| ())
         }
-        Some(("downgrade", args)) => {
-            let target = Target::parse(args.get_one::<String>("target").map(String::as_str));
+        DbCommand::Downgrade { target } => {
+            let target = Target::parse(target.as_deref());
             runner.downgrade(&target).await.map(|_| ())
         }
-        Some(("current", _)) => {
+        DbCommand::Current => {
             match runner.current().await? {
                 Some(name) => print(&name),
                 None => print("base (no migration applied)"),
             }
             Ok(())
         }
-        Some(("history", _)) => print_history(&runner, &print).await,
-        Some(("drop", args)) => {
-            if confirm(&config.url, args.get_flag("yes"), "Drop every table")? {
+        DbCommand::History => print_history(&runner, &print).await,
+        DbCommand::Drop { yes } => {
+            if confirm(&config.url, yes, "Drop every table")? {
                 drop_all(&conn, &print).await
             } else {
                 Ok(())
             }
         }
-        Some(("reset", args)) => {
+        DbCommand::Reset { yes } => {
             if confirm(
                 &config.url,
-                args.get_flag("yes"),
+                yes,
                 "Drop every table and re-apply every migration",
             )? {
                 drop_all(&conn, &print).await?;
@@ -160,12 +173,6 @@ pub async fn run(matches: &ArgMatches, ctx: &CommandContext) -> anyhow::Result<(
                 Ok(())
             }
         }
-        Some((other, _)) => Err(anyhow::anyhow!(
-            "unknown db command `{other}`: see `unchained db --help`"
-        )),
-        None => Err(anyhow::anyhow!(
-            "missing db command: see `unchained db --help`"
-        )),
     };
     let _ = conn.close().await;
     result

@@ -1,6 +1,6 @@
 //! The bundle's config keys and their defaults.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use unchained::config::{Config, ConfigDefaults, ConfigError, Environment};
 
 /// Config key of the database URL.
@@ -8,8 +8,9 @@ pub const DATABASE_URL: &str = "DATABASE_URL";
 
 /// The database bundle's typed config (`Config::extract` reads only these
 /// keys). Every key can be set in `unchained.toml` or as an environment
-/// variable `UNCHAINED_<KEY>`.
-#[derive(Debug, Clone, Deserialize)]
+/// variable `UNCHAINED_<KEY>`. Each key is named once, here: the bundle's
+/// config defaults are [`DatabaseConfig::for_url`] serialized.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseConfig {
     /// `DATABASE_URL`: `sqlite:db/development.sqlite` (relative paths are
     /// relative to the project root), `postgres://user@host/db` or
@@ -99,7 +100,8 @@ fn default_synchronous() -> SqliteSynchronous {
 
 /// Values of `DATABASE_SQLITE_SYNCHRONOUS` (SQLite's `PRAGMA synchronous`),
 /// written in upper or lower case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[non_exhaustive]
 pub enum SqliteSynchronous {
     /// No syncing: fastest, a power cut may corrupt the database.
     #[serde(rename = "OFF", alias = "off")]
@@ -132,22 +134,10 @@ pub fn default_url(env: Environment) -> String {
     format!("sqlite:db/{}.sqlite", env.as_str())
 }
 
-/// The bundle's config defaults for `env`.
+/// The bundle's config defaults for `env`: every key at its default, the
+/// URL a SQLite file named after the environment.
 pub fn defaults(env: Environment) -> ConfigDefaults {
-    ConfigDefaults::new()
-        .set(DATABASE_URL, default_url(env))
-        .set("DATABASE_MAX_CONNECTIONS", default_max_connections())
-        .set("DATABASE_MIN_CONNECTIONS", 0)
-        .set("DATABASE_CONNECT_TIMEOUT", default_connect_timeout())
-        .set("DATABASE_ACQUIRE_TIMEOUT", default_acquire_timeout())
-        .set("DATABASE_IDLE_TIMEOUT", default_idle_timeout())
-        .set("DATABASE_PING_AFTER_IDLE", default_ping_after_idle())
-        .set("DATABASE_SQLITE_BUSY_TIMEOUT", default_busy_timeout())
-        .set(
-            "DATABASE_SQLITE_SYNCHRONOUS",
-            default_synchronous().as_str(),
-        )
-        .set("DATABASE_ECHO", false)
+    ConfigDefaults::from_struct(&DatabaseConfig::for_url(default_url(env)))
 }
 
 impl DatabaseConfig {
@@ -172,5 +162,24 @@ impl DatabaseConfig {
             sqlite_synchronous: default_synchronous(),
             echo: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_typed_config_serialized() {
+        let defaults = defaults(Environment::Test);
+        assert_eq!(defaults.keys().count(), 10);
+        let config = Config::builder(Environment::Test)
+            .defaults("unchained.bundles.database", defaults)
+            .build();
+        let read = DatabaseConfig::from_config(&config).unwrap();
+        assert_eq!(
+            format!("{read:?}"),
+            format!("{:?}", DatabaseConfig::for_url("sqlite:db/test.sqlite"))
+        );
     }
 }

@@ -10,6 +10,7 @@ use crate::config::DatabaseConfig;
 /// Why the database could not be opened. Every message names the URL
 /// (password masked) and says how to fix it.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConnectError {
     /// The URL's scheme is not one of sqlite, postgres, mysql.
     #[error(

@@ -289,7 +289,11 @@ fn diff_table(
 mod ops;
 mod plan;
 
-pub use ops::{Diff, Op, Step, describe, foreign_key_name, unique_name};
+/// Re-exported from [`crate::schema`], where constraint naming now lives
+/// (it is knowledge about schema objects, not about the comparison); kept
+/// here so existing `diff::unique_name` paths still compile.
+pub use crate::schema::{foreign_key_name, unique_name};
+pub use ops::{Diff, Op, Step, describe};
 use plan::Plan;
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! How a project's migration files register themselves.
 //!
 //! Each file in `db/migrations/` is compiled into the project binary (the
-//! `unchained::migrations!()` macro adds one `mod` per file) and ends with a
+//! `unchained::project!()` macro adds one `mod` per file) and ends with a
 //! [`register_migration!`](crate::register_migration) call, which submits a
 //! [`ProjectMigration`] to an [`inventory`] registry. So a new file is picked
 //! up without editing any list.

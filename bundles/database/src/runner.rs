@@ -14,6 +14,7 @@ use crate::schema::MIGRATIONS_TABLE;
 
 /// Where a migration comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Origin {
     /// Shipped by a bundle (`Bundle::migrations`).
     Bundle(String),
@@ -61,6 +62,7 @@ pub fn stdout_printer() -> Printer {
 
 /// Where to stop an upgrade or downgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Target {
     /// Upgrade: every pending migration. Downgrade: one step.
     Default,

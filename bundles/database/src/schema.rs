@@ -1,6 +1,12 @@
 //! One neutral description of a database schema, built from two sources:
 //! the models every bundle declares ([`desired`]) and the live database
-//! ([`live`], through sea-schema). [`crate::diff`] compares the two.
+//! ([`live`], through sea-schema).
+//!
+//! This is the representation the rest of the migration pipeline shares:
+//! the diff compares two schemas and the writer renders them, so both
+//! depend on this module and it depends on neither. Knowledge about schema
+//! objects themselves (how an unnamed constraint gets its name, see
+//! [`unique_name`] and [`foreign_key_name`]) therefore lives here too.
 //!
 //! Both sources are first expressed as sea-query `CREATE TABLE` statements
 //! (sea-schema's `writer` feature produces them for a live table), so one
@@ -114,6 +120,7 @@ pub struct ForeignKey {
 /// A foreign key's `ON DELETE` / `ON UPDATE` action (sea-query's own type
 /// cannot be compared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FkAction {
     /// `RESTRICT`
     Restrict,
@@ -159,6 +166,20 @@ fn action_key(action: Option<FkAction>) -> &'static str {
         Some(FkAction::SetDefault) => "set default",
         _ => "no action",
     }
+}
+
+/// The generated name of a unique index on `columns` of `table`.
+///
+/// Used wherever a constraint the models left unnamed must be created or
+/// dropped by name, so the diff and the writer agree on it.
+pub fn unique_name(table: &str, columns: &[String]) -> String {
+    format!("uq-{table}-{}", columns.join("-"))
+}
+
+/// The generated name of a foreign key of `table`, for keys the models
+/// left unnamed (see [`unique_name`] for why it is shared).
+pub fn foreign_key_name(table: &str, fk: &ForeignKey) -> String {
+    format!("fk-{table}-{}-{}", fk.columns.join("-"), fk.ref_table)
 }
 
 /// The bare name of a table reference (schema qualifier dropped).

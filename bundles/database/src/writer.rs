@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use sea_orm::DbBackend;
 
 use crate::diff::{Diff, Op, describe};
-use crate::schema::{Column, FkAction, ForeignKey, REBUILD_PREFIX, Table, fill_value};
+use crate::schema::{
+    Column, FkAction, ForeignKey, REBUILD_PREFIX, Table, fill_value, foreign_key_name, unique_name,
+};
 
 /// Writes Rust source for one migration.
 #[derive(Debug, Clone, Copy)]
@@ -179,14 +181,14 @@ impl MigrationWriter {
                 let name = unique
                     .name
                     .clone()
-                    .unwrap_or_else(|| crate::diff::unique_name(table, &unique.columns));
+                    .unwrap_or_else(|| unique_name(table, &unique.columns));
                 self.create_index(out, table, &name, &unique.columns, true);
             }
             Op::DropUnique { table, unique } => {
                 let name = unique
                     .name
                     .clone()
-                    .unwrap_or_else(|| crate::diff::unique_name(table, &unique.columns));
+                    .unwrap_or_else(|| unique_name(table, &unique.columns));
                 if unique.constraint && self.backend == DbBackend::Postgres {
                     self.alter(out, table, &format!("drop_constraint({})", lit(&name)));
                 } else {
@@ -208,7 +210,7 @@ impl MigrationWriter {
                 let name = fk
                     .name
                     .clone()
-                    .unwrap_or_else(|| crate::diff::foreign_key_name(table, fk));
+                    .unwrap_or_else(|| foreign_key_name(table, fk));
                 let _ = writeln!(
                     out,
                     "        manager\n            .drop_foreign_key(ForeignKey::drop().name({}).table({}).to_owned())\n            .await?;",

@@ -72,14 +72,17 @@ fn context_with(root: &std::path::Path, url: &str, acquire_timeout: u64) -> Comm
         .set("DATABASE_URL", url)
         .set("DATABASE_ACQUIRE_TIMEOUT", acquire_timeout)
         .build();
-    CommandContext::new(LoadedApp::from_parts(root.to_owned(), resolved, config))
+    LoadedApp::from_parts(root.to_owned(), resolved, config).command_context()
 }
 
 async fn db(ctx: &CommandContext, args: &[&str]) -> anyhow::Result<()> {
-    let command = unchained_database::commands::db_command();
-    let matches =
-        command.try_get_matches_from(std::iter::once("db").chain(args.iter().copied()))?;
-    DatabaseBundle.run_command("db", &matches, ctx).await
+    let cli = DatabaseBundle
+        .cli()
+        .expect("the database bundle has commands");
+    let matches = cli
+        .augment(clap::Command::new("unchained"))
+        .try_get_matches_from(["unchained", "db"].into_iter().chain(args.iter().copied()))?;
+    cli.run(&matches, ctx).await
 }
 
 async fn command_flow(backend: &str) -> anyhow::Result<()> {

@@ -1,9 +1,10 @@
 //! The operations a migration is made of, and their inverses.
 
-use crate::schema::{Column, ForeignKey, Index, Table, Unique};
+use crate::schema::{Column, ForeignKey, Index, Table, Unique, unique_name};
 
 /// One schema operation.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Op {
     /// `CREATE TABLE` (with its indexes).
     CreateTable(Table),
@@ -160,7 +161,7 @@ impl Step {
     }
 }
 
-/// What [`diff`] found.
+/// What [`diff`](fn@super::diff) found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Diff {
     /// The operations of `up`, in order.
@@ -180,16 +181,6 @@ impl Diff {
     pub fn down_ops(&self) -> Vec<Op> {
         self.steps.iter().rev().map(|s| s.op.inverse()).collect()
     }
-}
-
-/// The generated name of a unique index on `columns`.
-pub fn unique_name(table: &str, columns: &[String]) -> String {
-    format!("uq-{table}-{}", columns.join("-"))
-}
-
-/// The generated name of a foreign key.
-pub fn foreign_key_name(table: &str, fk: &ForeignKey) -> String {
-    format!("fk-{table}-{}-{}", fk.columns.join("-"), fk.ref_table)
 }
 
 /// A one-line description of an operation.

@@ -10,6 +10,7 @@ use super::{MIGRATIONS_TABLE, Schema, Table};
 #[error(
     "table `{table}` is declared twice (by {first} and {second}): rename one, e.g. through its bundle's table-name config key"
 )]
+#[non_exhaustive]
 pub struct DuplicateTable {
     /// The table.
     pub table: String,
