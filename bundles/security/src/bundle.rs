@@ -3,9 +3,13 @@
 use anyhow::{Context, bail};
 use sea_orm::DatabaseConnection;
 use unchained::axum::Router;
-use unchained::clap::{ArgMatches, Command};
+use unchained::axum::extract::Request;
+use unchained::axum::middleware::Next;
+use unchained::axum::response::Response;
+use unchained::bundle::BundleCli;
 use unchained::config::CoreConfig;
 use unchained::prelude::*;
+use unchained::service::ServiceType;
 use unchained_session::SessionManager;
 
 use crate::config::SecurityConfig;
@@ -54,6 +58,15 @@ fn token_signer(config: &Config) -> anyhow::Result<TokenSigner> {
     }
 }
 
+/// The middleware installed when the service is missing: answers 500.
+async fn refuse_unstarted(_request: Request, _next: Next) -> Response {
+    (
+        http::StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal Server Error",
+    )
+        .into_response()
+}
+
 #[unchained::bundle]
 impl Bundle for SecurityBundle {
     fn name(&self) -> &'static str {
@@ -85,11 +98,26 @@ impl Bundle for SecurityBundle {
         }
     }
 
+    fn provides(&self) -> Vec<ServiceType> {
+        vec![ServiceType::of::<Security>()]
+    }
+
+    /// Wraps every route in [`security_middleware`](crate::middleware::security_middleware),
+    /// given the service this bundle built (not the whole app state).
     fn layer(&self, router: Router<AppState>, state: &AppState) -> Router<AppState> {
-        router.layer(unchained::axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::csrf::csrf_middleware,
-        ))
+        match state.service::<Security>() {
+            Some(security) => router.layer(unchained::axum::middleware::from_fn_with_state(
+                security.clone(),
+                crate::middleware::security_middleware,
+            )),
+            // `before_build` registers the service and the build checks
+            // `provides`, so this cannot happen; if it did, requests are
+            // refused rather than served without CSRF checks.
+            None => {
+                tracing::error!(target: "unchained_security", "no Security service at layer time: refusing every request");
+                router.layer(unchained::axum::middleware::from_fn(refuse_unstarted))
+            }
+        }
     }
 
     fn models(&self, ctx: &ModelContext) -> Vec<ModelDef> {
@@ -100,46 +128,18 @@ impl Bundle for SecurityBundle {
         crate::templates::TEMPLATES.to_vec()
     }
 
-    fn commands(&self) -> Vec<Command> {
-        crate::commands::commands()
-    }
-
-    async fn run_command(
-        &self,
-        name: &str,
-        matches: &ArgMatches,
-        ctx: &CommandContext,
-    ) -> anyhow::Result<()> {
-        let app = ctx.build_app().await?;
-        let security = app
-            .state()
-            .service::<Security>()
-            .context("the security bundle did not start: no Security service")?
-            .clone();
-        let mut out = std::io::stdout();
-        crate::commands::run(
-            &security,
-            name,
-            matches,
-            &mut out,
-            &mut crate::commands::TerminalPassword,
-        )
-        .await
+    fn cli(&self) -> Option<BundleCli> {
+        Some(BundleCli::of::<crate::commands::SecurityCommand>())
     }
 
     async fn before_build(&self, ctx: &mut BuildContext) -> anyhow::Result<()> {
         let config = SecurityConfig::from_config(ctx.config())?;
-        let Some(db) = ctx.get::<DatabaseConnection>().cloned() else {
-            bail!(
-                "{BUNDLE_NAME} found no database connection: list \"unchained.bundles.database\" before it"
-            );
-        };
-        let Some(sessions) = ctx.get::<SessionManager>().cloned() else {
-            bail!(
-                "{BUNDLE_NAME} found no session manager: list \"unchained.bundles.session\" before it"
-            );
-        };
-        let params = crate::password::params(&config)
+        // Both fail the build, naming the bundle to add, rather than a
+        // request later.
+        let db = ctx.require::<DatabaseConnection>()?.clone();
+        let sessions = ctx.require::<SessionManager>()?.clone();
+        let params = config
+            .argon2_params()
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(params))
             .await
@@ -149,5 +149,18 @@ impl Bundle for SecurityBundle {
         tracing::info!(target: "unchained_security", transport = mailer.transport_name(), "security bundle ready");
         ctx.insert(Security::new(config, hasher, tokens, mailer, db, sessions));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_declares_the_service_it_registers() {
+        assert_eq!(
+            SecurityBundle.provides(),
+            vec![ServiceType::of::<Security>()]
+        );
     }
 }

@@ -1,107 +1,131 @@
-//! `unchained users ...` and `unchained roles ...`.
+//! `unchained users ...` and `unchained roles ...`: [`SecurityCommand`],
+//! one typed clap enum, so the parser and the code that runs a command
+//! cannot drift apart.
 
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, bail};
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use clap::Subcommand;
+use unchained::bundle::{BundleCommand, CommandContext};
 
 use crate::models::user;
 use crate::service::{Security, UserError};
 
-/// The `users` and `roles` commands.
-pub fn commands() -> Vec<Command> {
-    let email = || {
-        Arg::new("email")
-            .value_name("EMAIL")
-            .required(true)
-            .help("The user's email address")
-    };
-    let password = || {
-        Arg::new("password")
-            .long("password")
-            .value_name("P")
-            .help("The password (asked for on the terminal when not given)")
-    };
-    vec![
-        Command::new("users")
-            .about("Manage user accounts")
-            .subcommand_required(true)
-            .subcommand(
-                Command::new("create")
-                    .about("Create a user (confirmed and active)")
-                    .arg(email())
-                    .arg(password())
-                    .arg(
-                        Arg::new("role")
-                            .long("role")
-                            .value_name("R")
-                            .action(ArgAction::Append)
-                            .help("Give the user this role (repeatable; the role must exist)"),
-                    )
-                    .arg(
-                        Arg::new("inactive")
-                            .long("inactive")
-                            .action(ArgAction::SetTrue)
-                            .help("Create the account deactivated"),
-                    ),
-            )
-            .subcommand(Command::new("list").about("List users with their roles"))
-            .subcommand(
-                Command::new("activate")
-                    .about("Allow a user to log in")
-                    .arg(email()),
-            )
-            .subcommand(
-                Command::new("deactivate")
-                    .about("Stop a user from logging in and end all of its sessions")
-                    .arg(email()),
-            )
-            .subcommand(
-                Command::new("set-password")
-                    .about("Set a user's password and end all of its sessions")
-                    .arg(email())
-                    .arg(password()),
-            )
-            .subcommand(
-                Command::new("add-role")
-                    .about("Give a user a role")
-                    .arg(email())
-                    .arg(Arg::new("role").value_name("ROLE").required(true)),
-            )
-            .subcommand(
-                Command::new("remove-role")
-                    .about("Take a role from a user")
-                    .arg(email())
-                    .arg(Arg::new("role").value_name("ROLE").required(true)),
-            ),
-        Command::new("roles")
-            .about("Manage roles")
-            .subcommand_required(true)
-            .subcommand(
-                Command::new("create")
-                    .about("Create a role")
-                    .arg(Arg::new("name").value_name("NAME").required(true))
-                    .arg(
-                        Arg::new("description")
-                            .long("description")
-                            .value_name("TEXT")
-                            .default_value(""),
-                    ),
-            )
-            .subcommand(Command::new("list").about("List roles"))
-            .subcommand(
-                Command::new("delete")
-                    .about("Delete a role (users lose it)")
-                    .arg(Arg::new("name").value_name("NAME").required(true)),
-            ),
-    ]
+/// The bundle's top-level commands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[non_exhaustive]
+pub enum SecurityCommand {
+    /// Manage user accounts
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Manage roles
+    Roles {
+        /// What to do.
+        #[command(subcommand)]
+        command: RolesCommand,
+    },
 }
 
-fn arg<'a>(matches: &'a ArgMatches, name: &str) -> &'a str {
-    matches
-        .get_one::<String>(name)
-        .map(String::as_str)
-        .unwrap_or("")
+/// `unchained users ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[non_exhaustive]
+pub enum UsersCommand {
+    /// Create a user (confirmed and active)
+    Create {
+        /// The user's email address
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        /// The password (asked for on the terminal when not given)
+        #[arg(long, value_name = "P")]
+        password: Option<String>,
+        /// Give the user this role (repeatable; the role must exist)
+        #[arg(long = "role", value_name = "R")]
+        roles: Vec<String>,
+        /// Create the account deactivated
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// List users with their roles
+    List,
+    /// Allow a user to log in
+    Activate {
+        /// The user's email address
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
+    /// Stop a user from logging in and end all of its sessions
+    Deactivate {
+        /// The user's email address
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
+    /// Set a user's password and end all of its sessions
+    SetPassword {
+        /// The user's email address
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        /// The password (asked for on the terminal when not given)
+        #[arg(long, value_name = "P")]
+        password: Option<String>,
+    },
+    /// Give a user a role
+    AddRole {
+        /// The user's email address
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        /// The role's name.
+        #[arg(value_name = "ROLE")]
+        role: String,
+    },
+    /// Take a role from a user
+    RemoveRole {
+        /// The user's email address
+        #[arg(value_name = "EMAIL")]
+        email: String,
+        /// The role's name.
+        #[arg(value_name = "ROLE")]
+        role: String,
+    },
+}
+
+/// `unchained roles ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[non_exhaustive]
+pub enum RolesCommand {
+    /// Create a role
+    Create {
+        /// The role's name (no spaces).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// What the role is for.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        description: String,
+    },
+    /// List roles
+    List,
+    /// Delete a role (users lose it)
+    Delete {
+        /// The role's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+impl BundleCommand for SecurityCommand {
+    async fn run(self, ctx: &CommandContext) -> anyhow::Result<()> {
+        let app = ctx.build_app().await?;
+        // The build registered the service (the bundle provides it).
+        let security = app
+            .state()
+            .service::<Security>()
+            .context("the security bundle did not start: no Security service")?
+            .clone();
+        let mut out = std::io::stdout();
+        run(&security, self, &mut out, &mut TerminalPassword).await
+    }
 }
 
 async fn find(security: &Security, email: &str) -> anyhow::Result<user::Model> {
@@ -140,24 +164,37 @@ impl PasswordSource for TerminalPassword {
     }
 }
 
-/// Runs `users ...` or `roles ...` against `security`, writing to `out`.
+/// Runs `command` against `security`, writing to `out`; a missing
+/// password comes from `passwords`.
 pub async fn run(
     security: &Security,
-    name: &str,
-    matches: &ArgMatches,
+    command: SecurityCommand,
     out: &mut (dyn Write + Send),
     passwords: &mut (dyn PasswordSource + Send),
 ) -> anyhow::Result<()> {
-    match (name, matches.subcommand()) {
-        ("users", Some(("create", m))) => {
-            let password = match m.get_one::<String>("password") {
-                Some(p) => p.clone(),
+    match command {
+        SecurityCommand::Users { command } => users(security, command, out, passwords).await,
+        SecurityCommand::Roles { command } => roles(security, command, out).await,
+    }
+}
+
+async fn users(
+    security: &Security,
+    command: UsersCommand,
+    out: &mut (dyn Write + Send),
+    passwords: &mut (dyn PasswordSource + Send),
+) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create {
+            email,
+            password,
+            roles,
+            inactive,
+        } => {
+            let password = match password {
+                Some(p) => p,
                 None => passwords.new_password()?,
             };
-            let roles: Vec<String> = m
-                .get_many::<String>("role")
-                .map(|r| r.cloned().collect())
-                .unwrap_or_default();
             for role in &roles {
                 if security.find_role(role).await?.is_none() {
                     bail!(
@@ -166,7 +203,7 @@ pub async fn run(
                 }
             }
             let user = security
-                .create_user(arg(m, "email"), &password, !m.get_flag("inactive"), true)
+                .create_user(&email, &password, !inactive, true)
                 .await
                 .map_err(user_error)?;
             for role in &roles {
@@ -174,7 +211,7 @@ pub async fn run(
             }
             writeln!(out, "created user {} (id {})", user.email, user.id)?;
         }
-        ("users", Some(("list", _))) => {
+        UsersCommand::List => {
             let users = security.list_users().await?;
             if users.is_empty() {
                 writeln!(out, "no users")?;
@@ -196,61 +233,71 @@ pub async fn run(
                 )?;
             }
         }
-        ("users", Some(("activate", m))) => {
-            let user = find(security, arg(m, "email")).await?;
+        UsersCommand::Activate { email } => {
+            let user = find(security, &email).await?;
             let user = security.set_active(user, true).await.map_err(user_error)?;
             writeln!(out, "activated {}", user.email)?;
         }
-        ("users", Some(("deactivate", m))) => {
-            let user = find(security, arg(m, "email")).await?;
+        UsersCommand::Deactivate { email } => {
+            let user = find(security, &email).await?;
             let user = security.set_active(user, false).await.map_err(user_error)?;
             writeln!(out, "deactivated {} and ended its sessions", user.email)?;
         }
-        ("users", Some(("set-password", m))) => {
-            let user = find(security, arg(m, "email")).await?;
-            let password = match m.get_one::<String>("password") {
-                Some(p) => p.clone(),
+        UsersCommand::SetPassword { email, password } => {
+            let user = find(security, &email).await?;
+            let password = match password {
+                Some(p) => p,
                 None => passwords.new_password()?,
             };
             let user = security
                 .set_password(user, &password)
                 .await
                 .map_err(user_error)?;
-            crate::auth::end_sessions(security, user.id, None).await?;
+            security.end_sessions(user.id, None).await?;
             writeln!(
                 out,
                 "password of {} changed; its sessions were ended",
                 user.email
             )?;
         }
-        ("users", Some(("add-role", m))) => {
-            let user = find(security, arg(m, "email")).await?;
+        UsersCommand::AddRole { email, role } => {
+            let user = find(security, &email).await?;
             security
-                .add_role(user.id, arg(m, "role"))
+                .add_role(user.id, &role)
                 .await
                 .map_err(user_error)?;
-            writeln!(out, "{} now has role {}", user.email, arg(m, "role"))?;
+            writeln!(out, "{} now has role {role}", user.email)?;
         }
-        ("users", Some(("remove-role", m))) => {
-            let user = find(security, arg(m, "email")).await?;
+        UsersCommand::RemoveRole { email, role } => {
+            let user = find(security, &email).await?;
             if security
-                .remove_role(user.id, arg(m, "role"))
+                .remove_role(user.id, &role)
                 .await
                 .map_err(user_error)?
             {
-                writeln!(out, "{} no longer has role {}", user.email, arg(m, "role"))?;
+                writeln!(out, "{} no longer has role {role}", user.email)?;
             } else {
-                writeln!(out, "{} did not have role {}", user.email, arg(m, "role"))?;
+                writeln!(out, "{} did not have role {role}", user.email)?;
             }
         }
-        ("roles", Some(("create", m))) => {
+    }
+    Ok(())
+}
+
+async fn roles(
+    security: &Security,
+    command: RolesCommand,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    match command {
+        RolesCommand::Create { name, description } => {
             let role = security
-                .create_role(arg(m, "name"), arg(m, "description"))
+                .create_role(&name, &description)
                 .await
                 .map_err(user_error)?;
             writeln!(out, "created role {}", role.name)?;
         }
-        ("roles", Some(("list", _))) => {
+        RolesCommand::List => {
             let roles = security.list_roles().await?;
             if roles.is_empty() {
                 writeln!(out, "no roles")?;
@@ -259,16 +306,10 @@ pub async fn run(
                 writeln!(out, "{:<24}  {}", role.name, role.description)?;
             }
         }
-        ("roles", Some(("delete", m))) => {
-            security
-                .delete_role(arg(m, "name"))
-                .await
-                .map_err(user_error)?;
-            writeln!(out, "deleted role {}", arg(m, "name"))?;
+        RolesCommand::Delete { name } => {
+            security.delete_role(&name).await.map_err(user_error)?;
+            writeln!(out, "deleted role {name}")?;
         }
-        _ => bail!(
-            "the security bundle has no command `{name}`: try `unchained users --help` or `unchained roles --help`"
-        ),
     }
     Ok(())
 }

@@ -4,6 +4,12 @@
 use serde::Deserialize;
 use unchained::config::{Config, ConfigDefaults, Environment};
 
+/// Longest accepted password, in characters (longer ones are refused
+/// before hashing, so a huge body cannot tie up the hasher). It lives with
+/// the options because `SECURITY_PASSWORD_LENGTH_MIN` is checked against
+/// it; the password module enforces it.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
 /// How mail leaves the app (`MAIL_TRANSPORT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -209,14 +215,14 @@ impl SecurityConfig {
                 "SECURITY_PASSWORD_LENGTH_MIN is 0: set it to at least 1 (8 or more is advised)"
             );
         }
-        if self.password_length_min > crate::password::MAX_PASSWORD_CHARS {
+        if self.password_length_min > MAX_PASSWORD_CHARS {
             anyhow::bail!(
                 "SECURITY_PASSWORD_LENGTH_MIN is {}, above the longest accepted password ({}): lower it",
                 self.password_length_min,
-                crate::password::MAX_PASSWORD_CHARS
+                MAX_PASSWORD_CHARS
             );
         }
-        crate::password::params(self).map_err(|e| {
+        self.argon2_params().map_err(|e| {
             anyhow::anyhow!(
                 "SECURITY_PASSWORD_ARGON2_* are not valid argon2 parameters ({e}): memory must be at least \
                  8 KiB per lane, iterations at least 1, parallelism 1 to 16777215"
@@ -263,6 +269,18 @@ impl SecurityConfig {
             );
         }
         Ok(())
+    }
+
+    /// The argon2 parameters `SECURITY_PASSWORD_ARGON2_*` ask for; the
+    /// config owns them so that [`validate`](Self::validate) can check them
+    /// without depending on the hasher.
+    pub fn argon2_params(&self) -> Result<argon2::Params, argon2::Error> {
+        argon2::Params::new(
+            self.argon2_memory_kib,
+            self.argon2_iterations,
+            self.argon2_parallelism,
+            None,
+        )
     }
 
     /// The external URL without a trailing slash.

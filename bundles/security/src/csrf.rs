@@ -9,6 +9,9 @@
 //! missing or wrong. JSON requests are not checked: a browser sends them
 //! cross-site only after a CORS preflight the app would have to allow.
 //!
+//! The check is [`check_request`]; the bundle's middleware (in the
+//! `middleware` module) runs it around every route.
+//!
 //! ```ignore
 //! async fn form(csrf: CsrfToken, State(app): State<AppState>) -> Response {
 //!     app.render("edit.html", minijinja::context! { csrf_token => csrf.0 })
@@ -17,18 +20,14 @@
 //! ```
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRequestParts, Request, State};
-use axum::middleware::Next;
+use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::request::Parts;
 use http::{Method, StatusCode, header};
-use subtle::ConstantTimeEq;
-use unchained::state::AppState;
 use unchained_session::{Session, SessionError};
 
-use crate::service::Security;
+use crate::config::SecurityConfig;
+use crate::crypto::{constant_time_eq, random_token};
 
 /// Session key of the token.
 pub const SESSION_KEY: &str = "_csrf_token";
@@ -46,30 +45,19 @@ const MAX_FORM_BYTES: usize = 16 * 1024 * 1024;
 pub const FAILURE_MESSAGE: &str = "CSRF check failed: the form's csrf_token is missing or does not match this session. Reload the page and submit \
      the form again.";
 
-/// Compares two byte strings in constant time (for equal lengths).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
-fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// The session's token, created when there is none yet.
 pub async fn ensure_token(session: &Session) -> Result<String, SessionError> {
     if let Some(token) = session.get::<String>(SESSION_KEY).await? {
         return Ok(token);
     }
-    let token = new_token();
+    let token = random_token();
     session.insert(SESSION_KEY, &token).await?;
     Ok(token)
 }
 
 /// Replaces the session's token (at login and logout).
 pub async fn rotate_token(session: &Session) -> Result<String, SessionError> {
-    let token = new_token();
+    let token = random_token();
     session.insert(SESSION_KEY, &token).await?;
     Ok(token)
 }
@@ -199,40 +187,44 @@ fn failure() -> Response {
     (StatusCode::BAD_REQUEST, FAILURE_MESSAGE).into_response()
 }
 
-/// The bundle's middleware (installed by the bundle's layer): makes the
-/// app state reachable by guard layers, then checks CSRF tokens.
-pub async fn csrf_middleware(
-    State(app): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(security) = app.service::<Security>() else {
-        return next.run(request).await;
-    };
-    let config = security.config();
-    let (mut parts, body) = request.into_parts();
-    // Guards running as handler layers find the state here.
-    parts.extensions.insert(app.clone());
+/// Whether the CSRF check skips `parts`: checking is off, the method is
+/// safe, or the path is the JSON API or an exempt prefix.
+fn is_exempt(config: &SecurityConfig, parts: &Parts) -> bool {
     let path = parts.uri.path();
-    let exempt = !config.csrf_enabled
+    !config.csrf_enabled
         || !is_unsafe(&parts.method)
         || path.starts_with(API_PREFIX)
         || config
             .csrf_exempt_paths
             .iter()
-            .any(|p| !p.is_empty() && path.starts_with(p.as_str()));
-    let kind = if exempt { None } else { form_kind(&parts) };
+            .any(|p| !p.is_empty() && path.starts_with(p.as_str()))
+}
+
+/// Checks the CSRF token of `request` under `config`: `Ok` gives the
+/// request back (its body rebuilt when it had to be read), `Err` is the
+/// answer to send instead (400, or the session store's error).
+///
+/// The session must already be in the request's extensions (the session
+/// bundle's layer runs outside the security bundle's): without one an
+/// unsafe form request is refused, never let through.
+pub async fn check_request(config: &SecurityConfig, request: Request) -> Result<Request, Response> {
+    let (parts, body) = request.into_parts();
+    let kind = if is_exempt(config, &parts) {
+        None
+    } else {
+        form_kind(&parts)
+    };
     let Some(kind) = kind else {
-        return next.run(Request::from_parts(parts, body)).await;
+        return Ok(Request::from_parts(parts, body));
     };
     let Some(session) = parts.extensions.get::<Session>().cloned() else {
         tracing::error!(target: "unchained_security", "CSRF check without a session layer: refusing the request");
-        return failure();
+        return Err(failure());
     };
     let expected = match session.get::<String>(SESSION_KEY).await {
         Ok(Some(token)) => token,
-        Ok(None) => return failure(),
-        Err(e) => return e.into_response(),
+        Ok(None) => return Err(failure()),
+        Err(e) => return Err(e.into_response()),
     };
     let header_token = parts
         .headers
@@ -241,13 +233,15 @@ pub async fn csrf_middleware(
         .map(str::to_owned);
     if let Some(token) = header_token {
         if constant_time_eq(token.as_bytes(), expected.as_bytes()) {
-            return next.run(Request::from_parts(parts, body)).await;
+            return Ok(Request::from_parts(parts, body));
         }
-        return failure();
+        return Err(failure());
     }
     let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
         Ok(bytes) => bytes,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        Err(_) => {
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
+        }
     };
     let sent = match kind {
         FormKind::UrlEncoded => token_in_urlencoded(&bytes),
@@ -256,23 +250,15 @@ pub async fn csrf_middleware(
     };
     match sent {
         Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            Ok(Request::from_parts(parts, Body::from(bytes)))
         }
-        _ => failure(),
+        _ => Err(failure()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn compares_in_constant_time_and_exactly() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-    }
 
     #[test]
     fn finds_the_token_in_forms() {

@@ -9,14 +9,20 @@ use unchained_session::Session;
 
 use crate::mail::Email;
 use crate::models::{normalize_email, user};
+use crate::password::PolicyError;
 use crate::service::{Security, UserError};
 use crate::tokens::{TokenError, TokenPurpose};
 
 /// The one message for a wrong email or password, whichever it was.
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password.";
 
+/// The one message for a failure on the server side (the cause is
+/// logged, never shown).
+pub const SOMETHING_WENT_WRONG: &str = "Something went wrong, please try again.";
+
 /// Why a login was refused.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LoginFailure {
     /// Unknown email or wrong password (not said which).
     Invalid,
@@ -44,7 +50,7 @@ impl LoginFailure {
                 "Your email address is not confirmed yet: follow the link we sent you, or ask for a new one."
                     .to_owned()
             }
-            LoginFailure::Internal => "Something went wrong, please try again.".to_owned(),
+            LoginFailure::Internal => SOMETHING_WENT_WRONG.to_owned(),
         }
     }
 }
@@ -101,6 +107,55 @@ pub async fn check_login(
         return Err(LoginFailure::Unconfirmed);
     }
     Ok(user)
+}
+
+/// Why a registration, password change, reset or confirmation failed.
+/// The message (`Display`) is shown to the user as it is; server-side
+/// causes are logged where they happen and shown as
+/// [`SOMETHING_WENT_WRONG`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The email address is not plausible.
+    #[error("Enter a valid email address.")]
+    InvalidEmail,
+    /// Registration without confirmable: the address is taken.
+    #[error("This email address is already registered.")]
+    AlreadyRegistered,
+    /// The new password breaks the policy.
+    #[error(transparent)]
+    Password(#[from] PolicyError),
+    /// The account operation refused the input (its message is for the
+    /// user: see [`UserError::is_user_facing`]).
+    #[error(transparent)]
+    User(UserError),
+    /// The current password given for a change is wrong.
+    #[error("The current password is wrong.")]
+    WrongPassword,
+    /// The new password equals the current one.
+    #[error("The new password must differ from the current one.")]
+    SamePassword,
+    /// The new password and its confirmation differ.
+    #[error("The new passwords do not match.")]
+    NewPasswordsDiffer,
+    /// A reset or confirmation link is invalid, used or expired.
+    #[error("{}", token_message(*.0))]
+    Token(TokenError),
+    /// The database, hasher or session store failed (logged).
+    #[error("{}", SOMETHING_WENT_WRONG)]
+    Internal,
+}
+
+/// An account operation's error as a flow error: the user's own mistakes
+/// are kept, anything else is logged (`what` failed) and becomes
+/// [`FlowError::Internal`].
+fn from_user_error(e: UserError, what: &str) -> FlowError {
+    if e.is_user_facing() {
+        FlowError::User(e)
+    } else {
+        tracing::error!(target: "unchained_security", "{what} failed: {e}");
+        FlowError::Internal
+    }
 }
 
 /// Renders a mail template and sends it in the background (so response
@@ -180,11 +235,11 @@ pub async fn register(
     security: &Security,
     email: &str,
     password: &str,
-) -> Result<Registered, String> {
+) -> Result<Registered, FlowError> {
     let config = security.config();
     let normalized = normalize_email(email);
     if !crate::models::is_plausible_email(&normalized) {
-        return Err("Enter a valid email address.".to_owned());
+        return Err(FlowError::InvalidEmail);
     }
     crate::password::check_new_password(password, config.password_length_min)?;
     match security.find_user_by_email(&normalized).await {
@@ -202,25 +257,18 @@ pub async fn register(
                 );
                 return Ok(Registered::Existing);
             }
-            return Err("This email address is already registered.".to_owned());
+            return Err(FlowError::AlreadyRegistered);
         }
         Ok(None) => {}
         Err(e) => {
             tracing::error!(target: "unchained_security", "registration lookup failed: {e}");
-            return Err("Something went wrong, please try again.".to_owned());
+            return Err(FlowError::Internal);
         }
     }
-    let user = match security
+    let user = security
         .create_user(&normalized, password, true, false)
         .await
-    {
-        Ok(user) => user,
-        Err(UserError::Invalid(message)) => return Err(message),
-        Err(e) => {
-            tracing::error!(target: "unchained_security", "registration failed: {e}");
-            return Err("Something went wrong, please try again.".to_owned());
-        }
-    };
+        .map_err(|e| from_user_error(e, "registration"))?;
     tracing::info!(target: "unchained_security", user_id = user.id, "user registered");
     if config.confirmable {
         send_confirmation(app, security, &user);
@@ -237,10 +285,10 @@ pub async fn change_password(
     user: &user::Model,
     current: &str,
     new: &str,
-) -> Result<(), String> {
+) -> Result<(), FlowError> {
     let fresh = match security.find_user(user.id).await {
         Ok(Some(u)) => u,
-        _ => return Err("Something went wrong, please try again.".to_owned()),
+        _ => return Err(FlowError::Internal),
     };
     if current.chars().count() > crate::password::MAX_PASSWORD_CHARS
         || !security
@@ -249,21 +297,17 @@ pub async fn change_password(
             .await
             .valid
     {
-        return Err("The current password is wrong.".to_owned());
+        return Err(FlowError::WrongPassword);
     }
     if current == new {
-        return Err("The new password must differ from the current one.".to_owned());
+        return Err(FlowError::SamePassword);
     }
-    match security.set_password(fresh, new).await {
-        Ok(_) => {}
-        Err(UserError::Invalid(message)) => return Err(message),
-        Err(e) => {
-            tracing::error!(target: "unchained_security", "password change failed: {e}");
-            return Err("Something went wrong, please try again.".to_owned());
-        }
-    }
+    security
+        .set_password(fresh, new)
+        .await
+        .map_err(|e| from_user_error(e, "password change"))?;
     let current_id = session.id().await.ok().flatten();
-    if let Err(e) = crate::auth::end_sessions(security, user.id, current_id.as_deref()).await {
+    if let Err(e) = security.end_sessions(user.id, current_id.as_deref()).await {
         tracing::error!(target: "unchained_security", "ending other sessions after a password change failed: {e}");
     }
     // A new id and CSRF token for the session that made the change.
@@ -314,20 +358,20 @@ pub fn token_message(e: TokenError) -> &'static str {
 }
 
 /// The user a reset token is valid for (signature, expiry and single use).
-pub async fn check_reset_token(security: &Security, token: &str) -> Result<user::Model, String> {
+pub async fn check_reset_token(security: &Security, token: &str) -> Result<user::Model, FlowError> {
     let claims = security
         .tokens()
         .verify(TokenPurpose::ResetPassword, token)
-        .map_err(|e| token_message(e).to_owned())?;
+        .map_err(FlowError::Token)?;
     let user = security
         .find_user(claims.user_id)
         .await
         .ok()
         .flatten()
         .filter(|u| u.active)
-        .ok_or_else(|| token_message(TokenError::Invalid).to_owned())?;
+        .ok_or(FlowError::Token(TokenError::Invalid))?;
     if !security.tokens().matches(&claims, &user.password) {
-        return Err(token_message(TokenError::Invalid).to_owned());
+        return Err(FlowError::Token(TokenError::Invalid));
     }
     Ok(user)
 }
@@ -338,17 +382,13 @@ pub async fn reset_password(
     security: &Security,
     token: &str,
     password: &str,
-) -> Result<user::Model, String> {
+) -> Result<user::Model, FlowError> {
     let user = check_reset_token(security, token).await?;
-    let user = match security.set_password(user, password).await {
-        Ok(user) => user,
-        Err(UserError::Invalid(message)) => return Err(message),
-        Err(e) => {
-            tracing::error!(target: "unchained_security", "password reset failed: {e}");
-            return Err("Something went wrong, please try again.".to_owned());
-        }
-    };
-    if let Err(e) = crate::auth::end_sessions(security, user.id, None).await {
+    let user = security
+        .set_password(user, password)
+        .await
+        .map_err(|e| from_user_error(e, "password reset"))?;
+    if let Err(e) = security.end_sessions(user.id, None).await {
         tracing::error!(target: "unchained_security", "ending sessions after a password reset failed: {e}");
     }
     tracing::info!(target: "unchained_security", user_id = user.id, "password reset");
@@ -356,22 +396,22 @@ pub async fn reset_password(
 }
 
 /// Confirms the email a confirmation token was sent to.
-pub async fn confirm_email(security: &Security, token: &str) -> Result<user::Model, String> {
+pub async fn confirm_email(security: &Security, token: &str) -> Result<user::Model, FlowError> {
     let claims = security
         .tokens()
         .verify(TokenPurpose::ConfirmEmail, token)
-        .map_err(|e| token_message(e).to_owned())?;
+        .map_err(FlowError::Token)?;
     let user = security
         .find_user(claims.user_id)
         .await
         .ok()
         .flatten()
-        .ok_or_else(|| token_message(TokenError::Invalid).to_owned())?;
+        .ok_or(FlowError::Token(TokenError::Invalid))?;
     if !security.tokens().matches(&claims, &confirm_state(&user)) {
-        return Err(token_message(TokenError::Invalid).to_owned());
+        return Err(FlowError::Token(TokenError::Invalid));
     }
     security.confirm(user).await.map_err(|e| {
         tracing::error!(target: "unchained_security", "confirming an email failed: {e}");
-        "Something went wrong, please try again.".to_owned()
+        FlowError::Internal
     })
 }

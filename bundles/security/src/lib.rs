@@ -28,6 +28,26 @@
 //!
 //! `docs/bundles/security.md` lists every option, route, template and
 //! command.
+//!
+//! # Layers
+//!
+//! Modules import only from layers below their own (checked by
+//! `shared/tools/module-cycles.py`):
+//!
+//! 1. `crypto`, `redirect`, `models`, `throttle`, `config`: building
+//!    blocks; `config` owns the password limits and argon2 parameters.
+//! 2. `password`, `tokens`, `mail`, `csrf` (tokens in the session, the
+//!    form check).
+//! 3. `service`: [`Security`], users, roles and a user's sessions.
+//! 4. `auth` (login, logout) and `flows` (registration, password change
+//!    and reset, confirmation).
+//! 5. `extract` (the user extractors) and `middleware` (the bundle's
+//!    request middleware, the guard layers).
+//! 6. `routes`, `commands`, `testing`, and the bundle itself.
+//!
+//! Handlers reach the service with `unchained::service::Service<Security>`;
+//! the bundle's `before_build` requires the database connection and the
+//! session manager, so a missing one fails the build, not a request.
 
 #![warn(missing_docs)]
 
@@ -35,10 +55,12 @@ pub mod auth;
 mod bundle;
 pub mod commands;
 pub mod config;
+pub mod crypto;
 pub mod csrf;
+pub mod extract;
 pub mod flows;
-pub mod guards;
 pub mod mail;
+pub mod middleware;
 pub mod models;
 pub mod password;
 pub mod redirect;
@@ -52,8 +74,6 @@ pub mod tokens;
 pub use bundle::{BUNDLE_NAME, SecurityBundle};
 pub use config::SecurityConfig;
 pub use csrf::CsrfToken;
-pub use guards::{
-    AuthError, AuthLayer, AuthUser, CurrentUser, MaybeUser, auth_required, roles_accepted,
-    roles_required,
-};
+pub use extract::{AuthError, AuthUser, CurrentUser, MaybeUser};
+pub use middleware::{AuthLayer, auth_required, roles_accepted, roles_required};
 pub use service::Security;

@@ -8,20 +8,14 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+pub use crate::config::MAX_PASSWORD_CHARS;
 use crate::config::SecurityConfig;
+use crate::crypto::{hex, random_bytes};
 
-/// Longest accepted password, in characters (longer ones are refused
-/// before hashing, so a huge body cannot tie up the hasher).
-pub const MAX_PASSWORD_CHARS: usize = 1024;
-
-/// The argon2 parameters the config asks for.
+/// The argon2 parameters the config asks for (see
+/// [`SecurityConfig::argon2_params`]).
 pub fn params(config: &SecurityConfig) -> Result<Params, argon2::Error> {
-    Params::new(
-        config.argon2_memory_kib,
-        config.argon2_iterations,
-        config.argon2_parallelism,
-        None,
-    )
+    config.argon2_params()
 }
 
 /// Hashing failed (a bug or a broken parameter set; never the user's fault).
@@ -64,9 +58,7 @@ impl PasswordHasher {
             params,
             dummy: String::new(),
         };
-        let mut filler = [0u8; 24];
-        rand::fill(&mut filler);
-        hasher.dummy = hasher.hash_blocking(&hex(&filler))?;
+        hasher.dummy = hasher.hash_blocking(&hex(&random_bytes::<24>()))?;
         Ok(hasher)
     }
 
@@ -82,9 +74,8 @@ impl PasswordHasher {
     /// Hashes `password` on the current thread (the CLI and tests);
     /// handlers use [`hash`](Self::hash).
     pub fn hash_blocking(&self, password: &str) -> Result<String, HashError> {
-        let mut salt = [0u8; 16];
-        rand::fill(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&random_bytes::<16>()).map_err(|e| HashError(e.to_string()))?;
         self.argon2()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -172,29 +163,44 @@ impl PasswordHasher {
     }
 }
 
-/// Checks a new password against the policy; the error is shown to the
-/// user.
-pub fn check_new_password(password: &str, min_chars: usize) -> Result<(), String> {
-    let chars = password.chars().count();
-    if chars < min_chars {
-        return Err(format!(
-            "Password must be at least {min_chars} characters long."
-        ));
-    }
-    if chars > MAX_PASSWORD_CHARS {
-        return Err(format!(
-            "Password must be at most {MAX_PASSWORD_CHARS} characters long."
-        ));
-    }
-    if password.trim().is_empty() {
-        return Err("Password must not be only spaces.".to_owned());
-    }
-    Ok(())
+/// Why a new password breaks the policy; the message is shown to the
+/// user as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Shorter than `SECURITY_PASSWORD_LENGTH_MIN`.
+    #[error("Password must be at least {min} characters long.")]
+    TooShort {
+        /// The configured minimum.
+        min: usize,
+    },
+    /// Longer than [`MAX_PASSWORD_CHARS`].
+    #[error("Password must be at most {max} characters long.")]
+    TooLong {
+        /// The maximum.
+        max: usize,
+    },
+    /// Nothing but whitespace.
+    #[error("Password must not be only spaces.")]
+    Blank,
 }
 
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Checks a new password against the policy; the error is shown to the
+/// user.
+pub fn check_new_password(password: &str, min_chars: usize) -> Result<(), PolicyError> {
+    let chars = password.chars().count();
+    if chars < min_chars {
+        return Err(PolicyError::TooShort { min: min_chars });
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        return Err(PolicyError::TooLong {
+            max: MAX_PASSWORD_CHARS,
+        });
+    }
+    if password.trim().is_empty() {
+        return Err(PolicyError::Blank);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,14 @@
 //! [`Security`]: the bundle's service (config, hasher, token signer,
-//! mailer, throttle, database and session manager), and the user and role
-//! operations the routes and the CLI share.
+//! mailer, throttle, database and session manager), and the user, role
+//! and session operations the routes and the CLI share.
+//!
+//! The bundle registers it in `before_build` and declares it in
+//! `provides`, so handlers take it with
+//! `unchained::service::Service<Security>` and never find it missing.
+//! It sits above the building blocks (config, crypto, models, password,
+//! tokens, throttle, mail) and below everything that serves requests.
+
+mod activity;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,11 +28,13 @@ use crate::password::PasswordHasher;
 use crate::throttle::LoginThrottle;
 use crate::tokens::TokenSigner;
 
+pub use activity::{ActiveSession, SessionsError, session_handle};
+
 /// How often a session's "last seen" is written at most.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-/// The security bundle's service; handlers reach it with
-/// `app.service::<Security>()`. Cheap to clone.
+/// The security bundle's service; handlers reach it with the
+/// `Service<Security>` extractor. Cheap to clone.
 #[derive(Clone)]
 pub struct Security {
     inner: Arc<Inner>,
@@ -50,8 +60,11 @@ impl std::fmt::Debug for Security {
     }
 }
 
-/// A user operation failed.
+/// A user or role operation failed. [`is_user_facing`](Self::is_user_facing)
+/// tells the variants whose message is meant for the person who typed the
+/// input from those that are the server's fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UserError {
     /// The database failed.
     #[error("database error: {0}")]
@@ -59,12 +72,48 @@ pub enum UserError {
     /// Hashing failed.
     #[error(transparent)]
     Hash(#[from] crate::password::HashError),
-    /// Invalid input; the message is meant for the user.
-    #[error("{0}")]
-    Invalid(String),
-    /// No such user or role.
-    #[error("{0}")]
-    NotFound(String),
+    /// The email address is not plausible.
+    #[error("{0:?} is not a valid email address.")]
+    InvalidEmail(String),
+    /// The email address belongs to another account.
+    #[error("{0} is already registered.")]
+    EmailTaken(String),
+    /// The new password breaks the policy.
+    #[error(transparent)]
+    Password(#[from] crate::password::PolicyError),
+    /// The role name is empty, too long or has spaces.
+    #[error("{0:?} is not a valid role name: use 1 to 80 characters without spaces")]
+    InvalidRoleName(String),
+    /// A role of that name exists.
+    #[error("role {0} already exists")]
+    RoleExists(String),
+    /// No role of that name exists.
+    #[error("no role called {0}")]
+    NoSuchRole(String),
+    /// A role to give does not exist; the message says how to create it.
+    #[error("no role called {0}: create it with `unchained roles create {0}`")]
+    RoleToCreate(String),
+    /// The account was deactivated but its sessions could not be ended.
+    #[error("the account is deactivated but its sessions could not be ended: {0}")]
+    SessionsNotEnded(#[source] SessionsError),
+}
+
+impl UserError {
+    /// Whether the message is about the input (shown to the user) rather
+    /// than a failure on the server side (logged, and answered with a
+    /// generic message).
+    pub fn is_user_facing(&self) -> bool {
+        matches!(
+            self,
+            UserError::InvalidEmail(_)
+                | UserError::EmailTaken(_)
+                | UserError::Password(_)
+                | UserError::InvalidRoleName(_)
+                | UserError::RoleExists(_)
+                | UserError::NoSuchRole(_)
+                | UserError::RoleToCreate(_)
+        )
+    }
 }
 
 impl Security {
@@ -133,7 +182,7 @@ impl Security {
 
     /// Whether the "last seen" of session `key` is due for a write now;
     /// records the write time when it is.
-    pub(crate) fn touch_due(&self, key: &str) -> bool {
+    fn touch_due(&self, key: &str) -> bool {
         let now = Instant::now();
         let mut touched = self.inner.touched.lock().unwrap_or_else(|p| p.into_inner());
         if touched.len() > 100_000 {
@@ -149,7 +198,7 @@ impl Security {
     }
 
     /// Forgets the "last seen" throttle of session `key`.
-    pub(crate) fn forget_touch(&self, key: &str) {
+    fn forget_touch(&self, key: &str) {
         self.inner
             .touched
             .lock()
@@ -190,16 +239,11 @@ impl Security {
     ) -> Result<user::Model, UserError> {
         let email = normalize_email(email);
         if !crate::models::is_plausible_email(&email) {
-            return Err(UserError::Invalid(format!(
-                "{email:?} is not a valid email address."
-            )));
+            return Err(UserError::InvalidEmail(email));
         }
-        crate::password::check_new_password(password, self.config().password_length_min)
-            .map_err(UserError::Invalid)?;
+        crate::password::check_new_password(password, self.config().password_length_min)?;
         if self.find_user_by_email(&email).await?.is_some() {
-            return Err(UserError::Invalid(format!(
-                "{email} is already registered."
-            )));
+            return Err(UserError::EmailTaken(email));
         }
         let hash = self.hasher().hash(password).await?;
         let now = Utc::now();
@@ -221,8 +265,7 @@ impl Security {
         user: user::Model,
         password: &str,
     ) -> Result<user::Model, UserError> {
-        crate::password::check_new_password(password, self.config().password_length_min)
-            .map_err(UserError::Invalid)?;
+        crate::password::check_new_password(password, self.config().password_length_min)?;
         let hash = self.hasher().hash(password).await?;
         self.store_hash(user, hash).await
     }
@@ -251,13 +294,9 @@ impl Security {
         model.updated_at = Set(Utc::now());
         let user = model.update(self.db()).await?;
         if !active {
-            crate::auth::end_sessions(self, id, None)
+            self.end_sessions(id, None)
                 .await
-                .map_err(|e| {
-                    UserError::Invalid(format!(
-                        "the account is deactivated but its sessions could not be ended: {e}"
-                    ))
-                })?;
+                .map_err(UserError::SessionsNotEnded)?;
         }
         Ok(user)
     }
@@ -317,12 +356,10 @@ impl Security {
     ) -> Result<role::Model, UserError> {
         let name = name.trim();
         if name.is_empty() || name.len() > 80 || name.chars().any(char::is_whitespace) {
-            return Err(UserError::Invalid(format!(
-                "{name:?} is not a valid role name: use 1 to 80 characters without spaces"
-            )));
+            return Err(UserError::InvalidRoleName(name.to_owned()));
         }
         if self.find_role(name).await?.is_some() {
-            return Err(UserError::Invalid(format!("role {name} already exists")));
+            return Err(UserError::RoleExists(name.to_owned()));
         }
         let model = role::ActiveModel {
             name: Set(name.to_owned()),
@@ -337,7 +374,7 @@ impl Security {
         let role = self
             .find_role(name)
             .await?
-            .ok_or_else(|| UserError::NotFound(format!("no role called {name}")))?;
+            .ok_or_else(|| UserError::NoSuchRole(name.to_owned()))?;
         user_role::Entity::delete_many()
             .filter(user_role::Column::RoleId.eq(role.id))
             .exec(self.db())
@@ -348,11 +385,10 @@ impl Security {
 
     /// Gives `user_id` role `name` (no-op if held already).
     pub async fn add_role(&self, user_id: i32, name: &str) -> Result<(), UserError> {
-        let role = self.find_role(name).await?.ok_or_else(|| {
-            UserError::NotFound(format!(
-                "no role called {name}: create it with `unchained roles create {name}`"
-            ))
-        })?;
+        let role = self
+            .find_role(name)
+            .await?
+            .ok_or_else(|| UserError::RoleToCreate(name.to_owned()))?;
         let held = user_role::Entity::find_by_id((user_id, role.id))
             .one(self.db())
             .await?;
@@ -371,7 +407,7 @@ impl Security {
         let role = self
             .find_role(name)
             .await?
-            .ok_or_else(|| UserError::NotFound(format!("no role called {name}")))?;
+            .ok_or_else(|| UserError::NoSuchRole(name.to_owned()))?;
         let result = user_role::Entity::delete_many()
             .filter(user_role::Column::UserId.eq(user_id))
             .filter(user_role::Column::RoleId.eq(role.id))

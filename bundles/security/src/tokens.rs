@@ -39,6 +39,7 @@ impl TokenPurpose {
 
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// Malformed, forged, for another purpose, or already used.
     #[error("invalid or already used link")]
@@ -101,8 +102,7 @@ impl TokenSigner {
     /// A signer with a random key (development without `SECRET_KEY`):
     /// links die when the process restarts.
     pub fn random() -> Self {
-        let mut key = [0u8; 32];
-        rand::fill(&mut key);
+        let key = crate::crypto::random_bytes::<32>();
         TokenSigner {
             key: key.to_vec(),
             keys: vec![key.to_vec()],
@@ -124,7 +124,7 @@ impl TokenSigner {
         let mut mac = Self::mac(key);
         mac.update(b"fingerprint:");
         mac.update(state.as_bytes());
-        crate::password::hex(&mac.finalize().into_bytes()[..12])
+        crate::crypto::hex(&mac.finalize().into_bytes()[..12])
     }
 
     /// A token for `user_id` that expires `ttl_seconds` from now and is
@@ -194,7 +194,7 @@ impl TokenSigner {
     /// Whether `claims` still match `state` (constant-time compare).
     pub fn matches(&self, claims: &TokenClaims, state: &str) -> bool {
         self.keys.iter().any(|key| {
-            crate::csrf::constant_time_eq(
+            crate::crypto::constant_time_eq(
                 claims.fingerprint.as_bytes(),
                 Self::fingerprint_with(key, state).as_bytes(),
             )

@@ -27,13 +27,14 @@ async fn run(
     args: &[&str],
     passwords: &mut (dyn PasswordSource + Send),
 ) -> anyhow::Result<String> {
+    use unchained::clap::{FromArgMatches, Subcommand};
     let security = t.security();
-    let cli = unchained::clap::Command::new("unchained")
-        .subcommands(commands::commands())
-        .try_get_matches_from(std::iter::once("unchained").chain(args.iter().copied()))?;
-    let (name, matches) = cli.subcommand().expect("a subcommand");
+    let cli =
+        commands::SecurityCommand::augment_subcommands(unchained::clap::Command::new("unchained"))
+            .try_get_matches_from(std::iter::once("unchained").chain(args.iter().copied()))?;
+    let command = commands::SecurityCommand::from_arg_matches(&cli)?;
     let mut out: Vec<u8> = Vec::new();
-    commands::run(&security, name, matches, &mut out, passwords).await?;
+    commands::run(&security, command, &mut out, passwords).await?;
     Ok(String::from_utf8(out)?)
 }
 

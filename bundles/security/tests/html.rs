@@ -940,3 +940,38 @@ async fn every_post_view_and_the_login_url_are_configurable() {
         .await;
     assert_eq!(done.header("location"), Some("/was-reset"));
 }
+
+#[tokio::test]
+async fn a_session_bundle_without_a_session_manager_fails_the_build() {
+    // Named like the session bundle, so the dependency check passes, but
+    // it registers nothing: the security bundle's `require` must stop the
+    // build and say what is missing, rather than a request failing later.
+    struct NoSessions;
+    #[unchained::async_trait]
+    impl unchained::Bundle for NoSessions {
+        fn name(&self) -> &'static str {
+            "unchained.bundles.session"
+        }
+    }
+    let db = unchained_database::testing::TestDatabase::sqlite()
+        .await
+        .unwrap();
+    let url = db.url().to_owned();
+    let err = unchained::app::build_with(
+        vec![
+            std::sync::Arc::new(unchained_database::DatabaseBundle),
+            std::sync::Arc::new(NoSessions),
+            std::sync::Arc::new(unchained_security::SecurityBundle),
+        ],
+        |c| c.set("DATABASE_URL", url),
+        unchained::config::Environment::Test,
+    )
+    .await
+    .err()
+    .expect("must fail");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("SessionManager") && message.contains("unchained.bundles.security"),
+        "{message}"
+    );
+}

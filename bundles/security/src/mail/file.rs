@@ -36,12 +36,11 @@ impl MailTransport for FileTransport {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| anyhow::anyhow!("create the mail folder {}: {e}", self.dir.display()))?;
-        let mut suffix = [0u8; 6];
-        rand::fill(&mut suffix);
+        let suffix = crate::crypto::random_bytes::<6>();
         let name = format!(
             "{}-{}.eml",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
-            crate::password::hex(&suffix)
+            crate::crypto::hex(&suffix)
         );
         let path = self.dir.join(name);
         tokio::fs::write(&path, message.formatted())

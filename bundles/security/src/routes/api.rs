@@ -11,13 +11,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use unchained::routes::Routes;
+use unchained::service::Service;
 use unchained::state::AppState;
 use unchained_session::{Session, SessionError};
 
 use super::ClientAddress;
 use crate::config::SecurityConfig;
+use crate::extract::{AuthUser, CurrentUser, MaybeUser};
 use crate::flows::{self, LoginFailure};
-use crate::guards::{AuthUser, CurrentUser, MaybeUser};
 use crate::service::Security;
 
 /// Adds the enabled API routes to `routes`.
@@ -153,13 +154,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-fn security(app: &AppState) -> Result<Security, ApiError> {
-    app.service::<Security>().cloned().ok_or_else(|| {
-        tracing::error!(target: "unchained_security", "no Security service: the security bundle did not start");
-        ApiError::internal()
-    })
-}
-
 fn user_json(user: &AuthUser) -> serde_json::Value {
     json!({
         "id": user.user.id,
@@ -183,12 +177,11 @@ pub struct LoginBody {
 
 async fn login(
     _: JsonOnly,
-    State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult {
-    let security = security(&app)?;
     match flows::check_login(&security, &body.email, &body.password, &address).await {
         Ok(user) => {
             crate::auth::login(&session, &user).await?;
@@ -215,8 +208,7 @@ async fn login(
     }
 }
 
-async fn logout(_: JsonOnly, State(app): State<AppState>, session: Session) -> ApiResult {
-    let security = security(&app)?;
+async fn logout(_: JsonOnly, Service(security): Service<Security>, session: Session) -> ApiResult {
     crate::auth::logout(&security, &session).await?;
     Ok(Json(json!({ "logged_out": true })).into_response())
 }
@@ -246,12 +238,11 @@ pub struct ChangeBody {
 
 async fn change_password(
     _: JsonOnly,
-    State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> ApiResult {
-    let security = security(&app)?;
     flows::change_password(
         &security,
         &session,
@@ -260,7 +251,7 @@ async fn change_password(
         &body.new_password,
     )
     .await
-    .map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, message))?;
+    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     Ok(Json(json!({ "changed": true })).into_response())
 }
 
@@ -275,9 +266,9 @@ pub struct ForgotBody {
 async fn forgot_password(
     _: JsonOnly,
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     ApiJson(body): ApiJson<ForgotBody>,
 ) -> ApiResult {
-    let security = security(&app)?;
     flows::forgot_password(&app, &security, &body.email).await;
     Ok(Json(json!({
         "message": "If an account uses this address, we have sent it a link to reset the password."
@@ -298,20 +289,23 @@ pub struct ResetBody {
 
 async fn reset_password(
     _: JsonOnly,
-    State(app): State<AppState>,
+    Service(security): Service<Security>,
     ApiJson(body): ApiJson<ResetBody>,
 ) -> ApiResult {
-    let security = security(&app)?;
     flows::reset_password(&security, &body.token, &body.password)
         .await
-        .map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, message))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     Ok(Json(json!({ "reset": true })).into_response())
 }
 
-async fn sessions(State(app): State<AppState>, session: Session, user: CurrentUser) -> ApiResult {
-    let security = security(&app)?;
+async fn sessions(
+    Service(security): Service<Security>,
+    session: Session,
+    user: CurrentUser,
+) -> ApiResult {
     let current = session.id().await?;
-    let list = crate::auth::list_sessions(&security, user.id(), current.as_deref())
+    let list = security
+        .list_sessions(user.id(), current.as_deref())
         .await
         .map_err(|e| {
             tracing::error!(target: "unchained_security", "listing sessions failed: {e}");
@@ -330,21 +324,21 @@ pub struct EndBody {
 
 async fn end_session(
     _: JsonOnly,
-    State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
     ApiJson(body): ApiJson<EndBody>,
 ) -> ApiResult {
-    let security = security(&app)?;
     let current = session
         .id()
         .await?
-        .map(|id| crate::auth::session_handle(&id));
+        .map(|id| crate::service::session_handle(&id));
     if current.as_deref() == Some(body.id.as_str()) {
         crate::auth::logout(&security, &session).await?;
         return Ok(Json(json!({ "ended": true, "current": true })).into_response());
     }
-    let ended = crate::auth::end_session(&security, user.id(), &body.id)
+    let ended = security
+        .end_session(user.id(), &body.id)
         .await
         .map_err(|e| {
             tracing::error!(target: "unchained_security", "ending a session failed: {e}");
@@ -358,13 +352,13 @@ async fn end_session(
 
 async fn end_others(
     _: JsonOnly,
-    State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
 ) -> ApiResult {
-    let security = security(&app)?;
     let current = session.id().await?;
-    let ended = crate::auth::end_sessions(&security, user.id(), current.as_deref())
+    let ended = security
+        .end_sessions(user.id(), current.as_deref())
         .await
         .map_err(|e| {
             tracing::error!(target: "unchained_security", "ending other sessions failed: {e}");

@@ -7,13 +7,14 @@ use http::{HeaderValue, StatusCode, header};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use unchained::routes::Routes;
+use unchained::service::Service;
 use unchained::state::AppState;
 use unchained_session::{Session, SessionError};
 
 use super::ClientAddress;
 use crate::config::SecurityConfig;
-use crate::flows::{self, LoginFailure, Registered};
-use crate::guards::{CurrentUser, MaybeUser};
+use crate::extract::{CurrentUser, MaybeUser};
+use crate::flows::{self, FlowError, LoginFailure, Registered};
 use crate::redirect::next_or;
 use crate::service::Security;
 
@@ -53,51 +54,38 @@ pub fn routes(mut routes: Routes, config: &SecurityConfig) -> Routes {
     routes
 }
 
-/// A page's failure: a session error or a missing service.
+/// A page's failure. The [`Security`] service is not among the causes:
+/// the build guarantees it (the bundle registers it before any route is
+/// served).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PageError {
     /// The session store failed.
-    Session(SessionError),
-    /// The bundle is not set up (logged).
-    NotConfigured,
-}
-
-impl From<SessionError> for PageError {
-    fn from(e: SessionError) -> Self {
-        PageError::Session(e)
-    }
+    #[error(transparent)]
+    Session(#[from] SessionError),
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
             PageError::Session(e) => e.into_response(),
-            PageError::NotConfigured => {
-                tracing::error!(target: "unchained_security", "no Security service: the security bundle did not start");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
-            }
         }
     }
 }
 
 type PageResult = Result<Response, PageError>;
 
-fn security(app: &AppState) -> Result<Security, PageError> {
-    app.service::<Security>()
-        .cloned()
-        .ok_or(PageError::NotConfigured)
-}
-
 /// Renders `template` with the common context (CSRF token, feature flags,
 /// current user's email) plus `extra`, with `status`.
 async fn page(
     app: &AppState,
+    security: &Security,
     session: &Session,
     user: Option<&str>,
     template: &str,
     status: StatusCode,
     extra: Value,
 ) -> PageResult {
-    let security = security(app)?;
     let config = security.config();
     let csrf_token = crate::csrf::ensure_token(session).await?;
     let ctx = context! {
@@ -124,6 +112,7 @@ async fn page(
 /// A notice page (`security/message.html`).
 async fn message(
     app: &AppState,
+    security: &Security,
     session: &Session,
     status: StatusCode,
     title: &str,
@@ -131,6 +120,7 @@ async fn message(
 ) -> PageResult {
     page(
         app,
+        security,
         session,
         None,
         "security/message.html",
@@ -150,11 +140,11 @@ pub struct NextQuery {
 
 async fn login_page(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: MaybeUser,
     Query(query): Query<NextQuery>,
 ) -> PageResult {
-    let security = security(&app)?;
     if user.0.is_some() {
         let to = next_or(query.next.as_deref(), &security.config().post_login_view);
         return Ok(Redirect::to(to).into_response());
@@ -164,6 +154,7 @@ async fn login_page(
         .filter(|n| crate::redirect::safe_path(n).is_some());
     page(
         &app,
+        &security,
         &session,
         None,
         "security/login.html",
@@ -189,11 +180,11 @@ pub struct LoginForm {
 
 async fn login_submit(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     ClientAddress(address): ClientAddress,
     Form(form): Form<LoginForm>,
 ) -> PageResult {
-    let security = security(&app)?;
     match flows::check_login(&security, &form.email, &form.password, &address).await {
         Ok(user) => {
             crate::auth::login(&session, &user).await?;
@@ -211,6 +202,7 @@ async fn login_submit(
                 .filter(|n| crate::redirect::safe_path(n).is_some());
             let mut response = page(
                 &app,
+                &security,
                 &session,
                 None,
                 "security/login.html",
@@ -228,10 +220,16 @@ async fn login_submit(
     }
 }
 
-async fn logout_page(State(app): State<AppState>, session: Session, user: MaybeUser) -> PageResult {
+async fn logout_page(
+    State(app): State<AppState>,
+    Service(security): Service<Security>,
+    session: Session,
+    user: MaybeUser,
+) -> PageResult {
     let email = user.0.as_ref().map(|u| u.email().to_owned());
     page(
         &app,
+        &security,
         &session,
         email.as_deref(),
         "security/logout.html",
@@ -241,8 +239,7 @@ async fn logout_page(State(app): State<AppState>, session: Session, user: MaybeU
     .await
 }
 
-async fn logout_submit(State(app): State<AppState>, session: Session) -> PageResult {
-    let security = security(&app)?;
+async fn logout_submit(Service(security): Service<Security>, session: Session) -> PageResult {
     crate::auth::logout(&security, &session).await?;
     Ok(Redirect::to(&security.config().post_logout_view).into_response())
 }
@@ -261,9 +258,14 @@ pub struct RegisterForm {
     pub password_confirm: String,
 }
 
-async fn register_page(State(app): State<AppState>, session: Session) -> PageResult {
+async fn register_page(
+    State(app): State<AppState>,
+    Service(security): Service<Security>,
+    session: Session,
+) -> PageResult {
     page(
         &app,
+        &security,
         &session,
         None,
         "security/register.html",
@@ -275,17 +277,19 @@ async fn register_page(State(app): State<AppState>, session: Session) -> PageRes
 
 async fn register_submit(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     Form(form): Form<RegisterForm>,
 ) -> PageResult {
-    let security = security(&app)?;
     let rerender = |errors: Vec<String>| {
         let email = form.email.trim().to_owned();
         let app = app.clone();
+        let security = security.clone();
         let session = session.clone();
         async move {
             page(
                 &app,
+                &security,
                 &session,
                 None,
                 "security/register.html",
@@ -299,7 +303,7 @@ async fn register_submit(
         return rerender(vec!["The passwords do not match.".to_owned()]).await;
     }
     match flows::register(&app, &security, &form.email, &form.password).await {
-        Err(message) => rerender(vec![message]).await,
+        Err(e) => rerender(vec![e.to_string()]).await,
         Ok(Registered::New { user, log_in: true }) => {
             crate::auth::login(&session, &user).await?;
             Ok(Redirect::to(&security.config().post_register_view).into_response())
@@ -307,6 +311,7 @@ async fn register_submit(
         Ok(Registered::New { log_in: false, .. }) | Ok(Registered::Existing) => {
             message(
                 &app,
+                &security,
                 &session,
                 StatusCode::OK,
                 "Check your email",
@@ -333,11 +338,13 @@ pub struct ChangeForm {
 
 async fn change_page(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
 ) -> PageResult {
     page(
         &app,
+        &security,
         &session,
         Some(user.email()),
         "security/change_password.html",
@@ -349,13 +356,13 @@ async fn change_page(
 
 async fn change_submit(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
     Form(form): Form<ChangeForm>,
 ) -> PageResult {
-    let security = security(&app)?;
     let result = if form.new_password != form.new_password_confirm {
-        Err("The new passwords do not match.".to_owned())
+        Err(FlowError::NewPasswordsDiffer)
     } else {
         flows::change_password(
             &security,
@@ -371,11 +378,12 @@ async fn change_submit(
         Err(message) => {
             page(
                 &app,
+                &security,
                 &session,
                 Some(user.email()),
                 "security/change_password.html",
                 StatusCode::OK,
-                context! { errors => vec![message] },
+                context! { errors => vec![message.to_string()] },
             )
             .await
         }
@@ -390,9 +398,14 @@ pub struct EmailForm {
     pub email: String,
 }
 
-async fn forgot_page(State(app): State<AppState>, session: Session) -> PageResult {
+async fn forgot_page(
+    State(app): State<AppState>,
+    Service(security): Service<Security>,
+    session: Session,
+) -> PageResult {
     page(
         &app,
+        &security,
         &session,
         None,
         "security/forgot_password.html",
@@ -404,13 +417,14 @@ async fn forgot_page(State(app): State<AppState>, session: Session) -> PageResul
 
 async fn forgot_submit(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     Form(form): Form<EmailForm>,
 ) -> PageResult {
-    let security = security(&app)?;
     flows::forgot_password(&app, &security, &form.email).await;
     message(
         &app,
+        &security,
         &session,
         StatusCode::OK,
         "Check your email",
@@ -421,14 +435,15 @@ async fn forgot_submit(
 
 async fn reset_page(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     Path(token): Path<String>,
 ) -> PageResult {
-    let security = security(&app)?;
     match flows::check_reset_token(&security, &token).await {
         Ok(_) => {
             page(
                 &app,
+                &security,
                 &session,
                 None,
                 "security/reset_password.html",
@@ -437,9 +452,11 @@ async fn reset_page(
             )
             .await
         }
-        Err(text) => {
+        Err(e) => {
+            let text = e.to_string();
             message(
                 &app,
+                &security,
                 &session,
                 StatusCode::BAD_REQUEST,
                 "Invalid link",
@@ -463,14 +480,15 @@ pub struct ResetForm {
 
 async fn reset_submit(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     Path(token): Path<String>,
     Form(form): Form<ResetForm>,
 ) -> PageResult {
-    let security = security(&app)?;
     if form.password != form.password_confirm {
         return page(
             &app,
+            &security,
             &session,
             None,
             "security/reset_password.html",
@@ -481,11 +499,17 @@ async fn reset_submit(
     }
     match flows::reset_password(&security, &token, &form.password).await {
         Ok(_) => Ok(Redirect::to(&security.config().post_reset_view).into_response()),
-        Err(text) => {
-            // A dead token cannot be retried; a policy error can.
-            if flows::check_reset_token(&security, &token).await.is_err() {
+        Err(e) => {
+            let text = e.to_string();
+            // A dead token cannot be retried; a policy error can. Other
+            // failures re-check the token, as a failure may have been a
+            // token used meanwhile.
+            let dead = matches!(e, FlowError::Token(_))
+                || flows::check_reset_token(&security, &token).await.is_err();
+            if dead {
                 return message(
                     &app,
+                    &security,
                     &session,
                     StatusCode::BAD_REQUEST,
                     "Invalid link",
@@ -495,6 +519,7 @@ async fn reset_submit(
             }
             page(
                 &app,
+                &security,
                 &session,
                 None,
                 "security/reset_password.html",
@@ -508,15 +533,17 @@ async fn reset_submit(
 
 async fn confirm(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     Path(token): Path<String>,
 ) -> PageResult {
-    let security = security(&app)?;
     match flows::confirm_email(&security, &token).await {
         Ok(_) => Ok(Redirect::to(&security.config().post_confirm_view).into_response()),
-        Err(text) => {
+        Err(e) => {
+            let text = e.to_string();
             message(
                 &app,
+                &security,
                 &session,
                 StatusCode::BAD_REQUEST,
                 "Invalid link",
@@ -527,9 +554,14 @@ async fn confirm(
     }
 }
 
-async fn send_confirmation_page(State(app): State<AppState>, session: Session) -> PageResult {
+async fn send_confirmation_page(
+    State(app): State<AppState>,
+    Service(security): Service<Security>,
+    session: Session,
+) -> PageResult {
     page(
         &app,
+        &security,
         &session,
         None,
         "security/send_confirmation.html",
@@ -541,10 +573,10 @@ async fn send_confirmation_page(State(app): State<AppState>, session: Session) -
 
 async fn send_confirmation_submit(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     Form(form): Form<EmailForm>,
 ) -> PageResult {
-    let security = security(&app)?;
     if let Ok(Some(user)) = security.find_user_by_email(&form.email).await
         && user.confirmed_at.is_none()
         && user.active
@@ -553,6 +585,7 @@ async fn send_confirmation_submit(
     }
     message(
         &app,
+        &security,
         &session,
         StatusCode::OK,
         "Check your email",
@@ -563,24 +596,24 @@ async fn send_confirmation_submit(
 
 async fn sessions_page(
     State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
 ) -> PageResult {
-    let security = security(&app)?;
     let current = session.id().await?;
-    let (sessions, errors) =
-        match crate::auth::list_sessions(&security, user.id(), current.as_deref()).await {
-            Ok(list) => (list, Vec::new()),
-            Err(e) => {
-                tracing::error!(target: "unchained_security", "listing sessions failed: {e}");
-                (
-                    Vec::new(),
-                    vec!["The session list is unavailable right now.".to_owned()],
-                )
-            }
-        };
+    let (sessions, errors) = match security.list_sessions(user.id(), current.as_deref()).await {
+        Ok(list) => (list, Vec::new()),
+        Err(e) => {
+            tracing::error!(target: "unchained_security", "listing sessions failed: {e}");
+            (
+                Vec::new(),
+                vec!["The session list is unavailable right now.".to_owned()],
+            )
+        }
+    };
     page(
         &app,
+        &security,
         &session,
         Some(user.email()),
         "security/sessions.html",
@@ -599,34 +632,32 @@ pub struct EndSessionForm {
 }
 
 async fn end_session_submit(
-    State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
     Form(form): Form<EndSessionForm>,
 ) -> PageResult {
-    let security = security(&app)?;
     let current = session
         .id()
         .await?
-        .map(|id| crate::auth::session_handle(&id));
+        .map(|id| crate::service::session_handle(&id));
     if current.as_deref() == Some(form.id.as_str()) {
         crate::auth::logout(&security, &session).await?;
         return Ok(Redirect::to(&security.config().post_logout_view).into_response());
     }
-    if let Err(e) = crate::auth::end_session(&security, user.id(), &form.id).await {
+    if let Err(e) = security.end_session(user.id(), &form.id).await {
         tracing::error!(target: "unchained_security", "ending a session failed: {e}");
     }
     Ok(Redirect::to("/sessions").into_response())
 }
 
 async fn end_others_submit(
-    State(app): State<AppState>,
+    Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
 ) -> PageResult {
-    let security = security(&app)?;
     let current = session.id().await?;
-    if let Err(e) = crate::auth::end_sessions(&security, user.id(), current.as_deref()).await {
+    if let Err(e) = security.end_sessions(user.id(), current.as_deref()).await {
         tracing::error!(target: "unchained_security", "ending other sessions failed: {e}");
     }
     Ok(Redirect::to("/sessions").into_response())

@@ -6,12 +6,15 @@ pub mod html;
 
 use std::net::SocketAddr;
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use http::HeaderMap;
 use http::request::Parts;
 use unchained::routes::Routes;
+use unchained::service::{MissingService, Service};
+use unchained::state::AppState;
 
 use crate::config::SecurityConfig;
+use crate::service::Security;
 
 /// Every route the config enables.
 pub fn routes(config: &SecurityConfig) -> Routes {
@@ -56,18 +59,20 @@ pub fn peer(parts: &Parts) -> Option<SocketAddr> {
 #[derive(Debug, Clone)]
 pub struct ClientAddress(pub String);
 
-impl axum::extract::FromRequestParts<unchained::state::AppState> for ClientAddress {
-    type Rejection = std::convert::Infallible;
+impl<S> FromRequestParts<S> for ClientAddress
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = MissingService;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &unchained::state::AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let address = match state.service::<crate::service::Security>() {
-            Some(security) => client_address(security.config(), &parts.headers, peer(parts)),
-            None => crate::throttle::UNKNOWN_ADDRESS.to_owned(),
-        };
-        Ok(ClientAddress(address))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Service(security) = Service::<Security>::from_request_parts(parts, state).await?;
+        Ok(ClientAddress(client_address(
+            security.config(),
+            &parts.headers,
+            peer(parts),
+        )))
     }
 }
 
