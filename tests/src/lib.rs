@@ -2,9 +2,10 @@
 //! scaffolded projects that share one build cache, and a server that is
 //! stopped when the test ends.
 //!
-//! Scaffolded projects build into `target/e2e/` so that their
-//! dependencies compile once for all tests (and all later runs) instead
-//! of once per project.
+//! Scaffolded projects build into `e2e/` under the workspace's target
+//! folder so that their dependencies compile once for all tests (and all
+//! later runs) instead of once per project. The target folder is where
+//! cargo puts it (`cargo metadata`), so `CARGO_TARGET_DIR` is honoured.
 
 pub mod guide;
 
@@ -24,9 +25,39 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
+/// The workspace's target folder, where cargo puts it: `target/` under
+/// the root unless `CARGO_TARGET_DIR` or a cargo config says otherwise.
+pub fn target_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let output = Command::new(cargo())
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ])
+            .current_dir(workspace_root())
+            .output()
+            .expect("cargo metadata runs");
+        assert!(
+            output.status.success(),
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let metadata: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+        let dir = metadata["target_directory"]
+            .as_str()
+            .expect("cargo metadata names the target directory");
+        PathBuf::from(dir)
+    })
+}
+
 /// The shared target folder of scaffolded projects.
 pub fn e2e_target_dir() -> PathBuf {
-    workspace_root().join("target").join("e2e")
+    target_dir().join("e2e")
 }
 
 fn cargo() -> String {
@@ -44,7 +75,7 @@ pub fn unchained_bin() -> &'static Path {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the unchained binary failed");
-        root.join("target").join("debug").join("unchained")
+        target_dir().join("debug").join("unchained")
     })
 }
 

@@ -124,7 +124,7 @@ async fn replayed_cookie_after_logout_shows_the_login_page() {
     let driver = Driver::start();
     let profile = temp_dir();
     let client = browser(&driver, profile.path()).await;
-    let dir = workspace_root().join("target/screenshots/browser");
+    let dir = target_dir().join("screenshots/browser");
     std::fs::create_dir_all(&dir).expect("screenshot folder");
     let mut shots = Shots { dir, step: 0 };
 

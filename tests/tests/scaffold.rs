@@ -167,6 +167,32 @@ fn a_bundle_appears_only_while_unchained_toml_lists_it() {
     let help = stdout(&unchained(&project, &["--help"]));
     assert!(!help.contains("acme"), "{help}");
 
+    // The app needs the unlisted bundle's service: `unchained run` stops
+    // before serving, naming the bundle to add.
+    let app_rs = fs::read_to_string(project.join("src/app.rs")).unwrap();
+    let needs_greeting = app_rs.replacen(
+        "    fn routes(&self",
+        "    async fn before_build(&self, ctx: &mut BuildContext) -> unchained::anyhow::Result<()> {\n        \
+         ctx.require::<acme_extra::Greeting>()?;\n        Ok(())\n    }\n\n    fn routes(&self",
+        1,
+    );
+    assert_ne!(
+        needs_greeting, app_rs,
+        "the scaffold's app bundle has a routes()"
+    );
+    fs::write(project.join("src/app.rs"), &needs_greeting).unwrap();
+    let (status, err) = run_until_exit(&project);
+    assert!(!status.success(), "unchained run should fail: {err}");
+    assert!(
+        err.contains(
+            "bundle app needs the service acme_extra::Greeting, which no loaded bundle provides: \
+             add \"acme.extra\" to bundles in unchained.toml, before app"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("Serving"), "nothing may be served: {err}");
+    fs::write(project.join("src/app.rs"), &app_rs).unwrap();
+
     // Listed but not compiled in: a startup error naming the crate to add.
     fs::write(project.join("Cargo.toml"), &cargo_toml).unwrap();
     fs::write(project.join("unchained.toml"), &listed).unwrap();
@@ -178,6 +204,41 @@ fn a_bundle_appears_only_while_unchained_toml_lists_it() {
         "{err}"
     );
     assert!(err.contains("acme-extra"), "{err}");
+}
+
+/// Runs `unchained run` on a free port until it exits by itself (it must:
+/// a build error stops it); kills it and fails after ten minutes.
+fn run_until_exit(project: &std::path::Path) -> (std::process::ExitStatus, String) {
+    use std::process::{Command, Stdio};
+    let port = free_port().to_string();
+    let mut child = Command::new(unchained_bin())
+        .args(["run", "--port", &port])
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", e2e_target_dir())
+        .env("UNCHAINED_QUIET_BUILD", "1")
+        .env_remove("UNCHAINED_ENV")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unchained run starts");
+    // Read stderr on the side, so a long build log cannot fill the pipe.
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut err);
+        err
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (status, reader.join().expect("stderr reader"));
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("unchained run kept running although the app cannot be built");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// The `csrf_token` hidden field of a page.
