@@ -1,7 +1,7 @@
 //! [`SecurityConfig`]: every option of the security bundle, read from the
 //! merged app config under Flask-Security's names where one exists.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use unchained::config::{Config, ConfigDefaults, Environment};
 
 /// Longest accepted password, in characters (longer ones are refused
@@ -11,8 +11,9 @@ use unchained::config::{Config, ConfigDefaults, Environment};
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// How mail leaves the app (`MAIL_TRANSPORT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum MailTransportKind {
     /// SMTP through `MAIL_SERVER` (production default).
     Smtp,
@@ -22,8 +23,9 @@ pub enum MailTransportKind {
 }
 
 /// How the SMTP connection is secured (`MAIL_SECURITY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum MailSecurity {
     /// Plain connection upgraded with STARTTLS, which must succeed.
     Starttls,
@@ -33,9 +35,10 @@ pub enum MailSecurity {
     None,
 }
 
-/// The security bundle's options. Missing keys take the defaults of
-/// [`defaults`].
-#[derive(Debug, Clone, Deserialize)]
+/// The security bundle's options. Each key is written once, here: its
+/// name on the field, its default in [`SecurityConfig::defaults_for`], and
+/// the bundle's config defaults are that value serialized ([`defaults`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SecurityConfig {
     /// `SECURITY_REGISTERABLE`: `/register` is served.
     #[serde(rename = "SECURITY_REGISTERABLE")]
@@ -154,49 +157,59 @@ pub struct SecurityConfig {
 
 /// The bundle's config defaults for `env`.
 pub fn defaults(env: Environment) -> ConfigDefaults {
-    let production = env.is_production();
-    ConfigDefaults::new()
-        .set("SECURITY_REGISTERABLE", false)
-        .set("SECURITY_CHANGEABLE", false)
-        .set("SECURITY_RECOVERABLE", false)
-        .set("SECURITY_CONFIRMABLE", false)
-        .set("SECURITY_LOGIN_WITHOUT_CONFIRMATION", false)
-        .set("SECURITY_PASSWORD_LENGTH_MIN", 8)
-        // OWASP's recommended argon2id minimum: 19 MiB, 2 passes, 1 lane.
-        .set("SECURITY_PASSWORD_ARGON2_MEMORY_KIB", 19_456)
-        .set("SECURITY_PASSWORD_ARGON2_ITERATIONS", 2)
-        .set("SECURITY_PASSWORD_ARGON2_PARALLELISM", 1)
-        .set("SECURITY_LOGIN_URL", "/login")
-        .set("SECURITY_POST_LOGIN_VIEW", "/")
-        .set("SECURITY_POST_LOGOUT_VIEW", "/")
-        .set("SECURITY_POST_REGISTER_VIEW", "/")
-        .set("SECURITY_POST_CHANGE_VIEW", "/")
-        .set("SECURITY_POST_RESET_VIEW", "/login")
-        .set("SECURITY_POST_CONFIRM_VIEW", "/login")
-        .set("SECURITY_RESET_PASSWORD_WITHIN", 3_600)
-        .set("SECURITY_CONFIRM_EMAIL_WITHIN", 5 * 86_400)
-        .set("SECURITY_CSRF_ENABLED", true)
-        .set("SECURITY_CSRF_EXEMPT_PATHS", Vec::<String>::new())
-        .set("SECURITY_LOGIN_ATTEMPTS_PER_ACCOUNT", 5)
-        .set("SECURITY_LOGIN_ATTEMPTS_PER_ADDRESS", 30)
-        .set("SECURITY_LOGIN_THROTTLE_WINDOW", 900)
-        .set("SECURITY_CLIENT_ADDRESS_HEADER", "")
-        .set(
-            "SECURITY_EXTERNAL_URL",
-            if production {
-                ""
+    ConfigDefaults::from_struct(&SecurityConfig::defaults_for(env))
+}
+
+impl SecurityConfig {
+    /// Every option at its default for `env`.
+    pub fn defaults_for(env: Environment) -> Self {
+        let production = env.is_production();
+        SecurityConfig {
+            registerable: false,
+            changeable: false,
+            recoverable: false,
+            confirmable: false,
+            login_without_confirmation: false,
+            password_length_min: 8,
+            // OWASP's recommended argon2id minimum: 19 MiB, 2 passes, 1 lane.
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_url: "/login".into(),
+            post_login_view: "/".into(),
+            post_logout_view: "/".into(),
+            post_register_view: "/".into(),
+            post_change_view: "/".into(),
+            post_reset_view: "/login".into(),
+            post_confirm_view: "/login".into(),
+            reset_password_within: 3_600,
+            confirm_email_within: 5 * 86_400,
+            csrf_enabled: true,
+            csrf_exempt_paths: Vec::new(),
+            attempts_per_account: 5,
+            attempts_per_address: 30,
+            throttle_window: 900,
+            client_address_header: String::new(),
+            // Links in mail need the real address in production: no guess.
+            external_url: if production {
+                String::new()
             } else {
-                "http://localhost:5000"
+                "http://localhost:5000".into()
             },
-        )
-        .set("SECURITY_EMAIL_SENDER", "no-reply@localhost")
-        .set("MAIL_TRANSPORT", if production { "smtp" } else { "file" })
-        .set("MAIL_FILE_DIR", "tmp/mail")
-        .set("MAIL_SERVER", "localhost")
-        .set("MAIL_PORT", 587)
-        .set("MAIL_SECURITY", "starttls")
-        .set("MAIL_USERNAME", "")
-        .set("MAIL_PASSWORD", "")
+            email_sender: "no-reply@localhost".into(),
+            mail_transport: if production {
+                MailTransportKind::Smtp
+            } else {
+                MailTransportKind::File
+            },
+            mail_file_dir: "tmp/mail".into(),
+            mail_server: "localhost".into(),
+            mail_port: 587,
+            mail_security: MailSecurity::Starttls,
+            mail_username: String::new(),
+            mail_password: String::new(),
+        }
+    }
 }
 
 impl SecurityConfig {
@@ -286,5 +299,25 @@ impl SecurityConfig {
     /// The external URL without a trailing slash.
     pub fn external_base(&self) -> &str {
         self.external_url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod defaults_tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_typed_config_serialized() {
+        for env in [Environment::Development, Environment::Production] {
+            let config = Config::builder(env)
+                .defaults("unchained.bundles.security", defaults(env))
+                .build();
+            let read: SecurityConfig = config.extract().unwrap();
+            assert_eq!(
+                format!("{read:?}"),
+                format!("{:?}", SecurityConfig::defaults_for(env))
+            );
+        }
+        assert_eq!(defaults(Environment::Test).keys().count(), 33);
     }
 }

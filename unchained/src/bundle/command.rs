@@ -15,7 +15,7 @@ use crate::server::App;
 pub(crate) type AppBuilder =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<App, Error>> + Send>> + Send + Sync>;
 
-/// Handed to [`Bundle::run_command`](super::Bundle::run_command): the
+/// Handed to a bundle's [`BundleCommand::run`](super::BundleCommand::run): the
 /// project, its resolved bundles and merged config, and a way to build
 /// the app when the command needs its services.
 ///
