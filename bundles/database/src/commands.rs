@@ -23,6 +23,7 @@ pub const MIGRATIONS_DIR: &str = "db/migrations";
 
 /// The database bundle's top-level command, `unchained db ...`.
 #[derive(Debug, clap::Subcommand)]
+#[non_exhaustive]
 pub enum DatabaseCommand {
     /// Database migrations: migrate, upgrade, downgrade, current, history, drop, reset
     #[command(subcommand, arg_required_else_help = true)]
@@ -31,6 +32,7 @@ pub enum DatabaseCommand {
 
 /// `unchained db ...`.
 #[derive(Debug, clap::Subcommand)]
+#[non_exhaustive]
 pub enum DbCommand {
     /// Compare the models with the database and write a migration into db/migrations/
     Migrate {

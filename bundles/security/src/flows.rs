@@ -216,6 +216,7 @@ pub fn send_confirmation(app: &AppState, security: &Security, user: &user::Model
 
 /// Outcome of a registration.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Registered {
     /// A new account; `log_in` says whether to log it in now.
     New {

@@ -21,6 +21,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// What a token is for; a token for one purpose never passes for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenPurpose {
     /// `/reset-password/{token}`.
     ResetPassword,

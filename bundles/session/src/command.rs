@@ -8,6 +8,7 @@ use crate::manager::SessionManager;
 
 /// The session bundle's top-level command.
 #[derive(Debug, clap::Subcommand)]
+#[non_exhaustive]
 pub enum SessionCommand {
     /// Manage server-side sessions
     #[command(subcommand)]
@@ -16,6 +17,7 @@ pub enum SessionCommand {
 
 /// `unchained session ...`.
 #[derive(Debug, clap::Subcommand)]
+#[non_exhaustive]
 pub enum SessionSubcommand {
     /// Delete expired sessions from the store, in batches
     Cleanup {

@@ -8,6 +8,7 @@ use figment::Profile;
 /// The environment an app runs in. Each has its own section in
 /// `unchained.toml`; `UNCHAINED_ENV` picks one (default: development).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Environment {
     /// Local development (the default).
     Development,
