@@ -51,7 +51,8 @@ fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let manager =
-            SessionManager::new(SessionConfig::default(), Arc::new(MemoryStore::new()), None)?;
+            SessionManager::new(SessionConfig::default(), Arc::new(MemoryStore::new()), None)
+                .map_err(|e| e.to_string())?;
         let routes = Router::new()
             .route("/anon", get(anon))
             .route("/read", get(read))

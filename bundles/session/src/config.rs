@@ -339,15 +339,6 @@ pub enum ConfigError {
     MissingSigner,
 }
 
-impl From<ConfigError> for String {
-    /// The message, for callers that still report errors as text (what
-    /// `validate` and `SessionManager::new` returned before they had an
-    /// error type).
-    fn from(e: ConfigError) -> String {
-        e.to_string()
-    }
-}
-
 fn ser_seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_secs())
 }

@@ -105,14 +105,6 @@ pub enum SignerError {
     InvalidKey(String),
 }
 
-impl From<SignerError> for String {
-    /// The message, for callers that still report errors as text (what
-    /// [`CookieSigner::new`] returned before it had an error type).
-    fn from(e: SignerError) -> String {
-        e.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,8 @@ impl std::fmt::Display for FootprintReport {
 /// reports the memory they take. Errors name what failed.
 pub async fn measure(sessions: usize) -> Result<FootprintReport, String> {
     let store = Arc::new(MemoryStore::new());
-    let manager = SessionManager::new(SessionConfig::default(), store.clone(), None)?;
+    let manager = SessionManager::new(SessionConfig::default(), store.clone(), None)
+        .map_err(|e| e.to_string())?;
     let app: Router = Router::new()
         .route("/incr", get(incr))
         .layer(manager.layer());
