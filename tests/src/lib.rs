@@ -151,22 +151,8 @@ impl Server {
     /// Starts `unchained run --port PORT` in `dir` and waits until it answers.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
-        let port_text = port.to_string();
-        let mut command = Command::new(unchained_bin());
-        command
-            .args(["run", "--port", &port_text])
-            .current_dir(dir)
-            .env("CARGO_TARGET_DIR", e2e_target_dir())
-            .env("UNCHAINED_QUIET_BUILD", "1")
-            .env_remove("UNCHAINED_ENV")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            // Its own process group, so that dropping the server ends cargo
-            // and the project's binary under it too.
-            .process_group(0);
-        for (k, v) in env {
-            command.env(k, v);
-        }
+        let mut command = run_command(dir, port, env);
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = command.spawn().expect("unchained run starts");
         let mut server = Server { child, port };
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -196,6 +182,55 @@ impl Drop for Server {
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `unchained run --port PORT` in `dir` as a user runs it, with the shared
+/// build cache, in its own process group (so that ending the group ends
+/// cargo and the project's binary under it too).
+fn run_command(dir: &Path, port: u16, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(unchained_bin());
+    command
+        .args(["run", "--port", &port.to_string()])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", e2e_target_dir())
+        .env("UNCHAINED_QUIET_BUILD", "1")
+        .env_remove("UNCHAINED_ENV")
+        .process_group(0);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
+
+/// Runs `unchained run` in `dir` until it exits by itself, as it must when
+/// the app cannot be built; returns its status and standard error. Kills it
+/// and panics if it is still running after ten minutes.
+pub fn run_until_exit(dir: &Path) -> (std::process::ExitStatus, String) {
+    let mut child = run_command(dir, free_port(), &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unchained run starts");
+    // Read stderr on the side, so a long build log cannot fill the pipe.
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return (status, reader.join().expect("stderr reader"));
+        }
+        if Instant::now() > deadline {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            let _ = child.kill();
+            panic!("unchained run kept running although the app cannot be built");
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -206,41 +206,6 @@ fn a_bundle_appears_only_while_unchained_toml_lists_it() {
     assert!(err.contains("acme-extra"), "{err}");
 }
 
-/// Runs `unchained run` on a free port until it exits by itself (it must:
-/// a build error stops it); kills it and fails after ten minutes.
-fn run_until_exit(project: &std::path::Path) -> (std::process::ExitStatus, String) {
-    use std::process::{Command, Stdio};
-    let port = free_port().to_string();
-    let mut child = Command::new(unchained_bin())
-        .args(["run", "--port", &port])
-        .current_dir(project)
-        .env("CARGO_TARGET_DIR", e2e_target_dir())
-        .env("UNCHAINED_QUIET_BUILD", "1")
-        .env_remove("UNCHAINED_ENV")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("unchained run starts");
-    // Read stderr on the side, so a long build log cannot fill the pipe.
-    let mut pipe = child.stderr.take().expect("stderr is piped");
-    let reader = std::thread::spawn(move || {
-        let mut err = String::new();
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut err);
-        err
-    });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return (status, reader.join().expect("stderr reader"));
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("unchained run kept running although the app cannot be built");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
 /// The `csrf_token` hidden field of a page.
 fn csrf_token(page: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
