@@ -166,7 +166,9 @@ impl LoadedApp {
     pub fn unknown_keys(&self) -> Vec<String> {
         let mut known: Vec<String> = config::CORE_KEYS.iter().map(|k| (*k).to_owned()).collect();
         for bundle in self.bundles.iter() {
-            known.extend(bundle.config_defaults(self.env).keys().map(str::to_owned));
+            let defaults = bundle.config_defaults(self.env);
+            known.extend(defaults.keys().map(str::to_owned));
+            known.extend(defaults.optional_keys().map(str::to_owned));
             known.extend(
                 bundle
                     .optional_config_keys()

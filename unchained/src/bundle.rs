@@ -92,6 +92,8 @@ pub trait Bundle: Send + Sync + 'static {
     /// cookie domain). With the keys of [`config_defaults`](Bundle::config_defaults)
     /// they tell a misspelt key (`SESSION_TPYE`) from a real one: the app
     /// warns about a key that shares a bundle's prefix but is neither.
+    /// Defaults made with `ConfigDefaults::from_struct` already carry the
+    /// struct's `None` fields as optional keys; list only the others here.
     fn optional_config_keys(&self) -> &'static [&'static str] {
         &[]
     }

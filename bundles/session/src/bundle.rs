@@ -113,16 +113,6 @@ impl Bundle for SessionBundle {
         })
     }
 
-    fn optional_config_keys(&self) -> &'static [&'static str] {
-        &[
-            "SESSION_TYPE",
-            "SESSION_COOKIE_DOMAIN",
-            "SESSION_ABSOLUTE_LIFETIME",
-            "SESSION_CLEANUP_N_REQUESTS",
-            "SESSION_CLEANUP_INTERVAL",
-        ]
-    }
-
     fn validate_config(&self, config: &Config) -> anyhow::Result<()> {
         let session = read_config(config)?;
         signer(config, &session)?;

@@ -274,6 +274,17 @@ fn config_defaults_are_the_typed_config_serialized() {
         let defaults = SessionBundle.config_defaults(env);
         let keys: Vec<&str> = defaults.keys().collect();
         assert_eq!(keys.len(), 17, "{keys:?}");
+        // The fields without a default are known keys all the same.
+        assert_eq!(
+            defaults.optional_keys().collect::<Vec<_>>(),
+            [
+                "SESSION_ABSOLUTE_LIFETIME",
+                "SESSION_CLEANUP_INTERVAL",
+                "SESSION_CLEANUP_N_REQUESTS",
+                "SESSION_COOKIE_DOMAIN",
+                "SESSION_TYPE",
+            ]
+        );
         let config = Config::builder(env)
             .defaults(unchained_session::BUNDLE_NAME, defaults)
             .build();
@@ -284,4 +295,31 @@ fn config_defaults_are_the_typed_config_serialized() {
         };
         assert_eq!(format!("{read:?}"), format!("{expected:?}"));
     }
+}
+
+#[test]
+fn keys_without_a_default_are_not_reported_as_typos() {
+    let bundles: Vec<Arc<dyn Bundle>> = vec![Arc::new(SessionBundle)];
+    let registry = unchained::registry::BundleRegistry::from_bundles(bundles).unwrap();
+    let resolved = registry
+        .resolve(&unchained::project::Manifest {
+            bundles: vec![unchained_session::BUNDLE_NAME.to_owned()],
+            ..Default::default()
+        })
+        .unwrap();
+    let config = Config::builder(Environment::Test)
+        .defaults(
+            unchained_session::BUNDLE_NAME,
+            SessionBundle.config_defaults(Environment::Test),
+        )
+        .set("SESSION_COOKIE_DOMAIN", "example.com")
+        .set("SESSION_TPYE", "memory")
+        .build();
+    let loaded = unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config);
+    let warnings = loaded.unknown_keys();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("SESSION_TPYE") && warnings[0].contains("did you mean SESSION_TYPE?"),
+        "{warnings:?}"
+    );
 }

@@ -18,6 +18,8 @@ use super::Environment;
 #[derive(Debug, Clone, Default)]
 pub struct ConfigDefaults {
     values: Dict,
+    /// Keys a bundle reads that have no default (from [`from_struct`](Self::from_struct)).
+    optional: Vec<String>,
 }
 
 impl ConfigDefaults {
@@ -42,7 +44,8 @@ impl ConfigDefaults {
     /// bundle's typed config struct, serialized with the same `rename`s it
     /// is read with, so each key is written once (name on the field,
     /// default in the struct's constructor, docs on the field). Fields
-    /// serialized as `None` are left out: they have no default.
+    /// serialized as `None` have no default: they are recorded as
+    /// [optional keys](Self::optional_keys) instead.
     ///
     /// ```
     /// use unchained::config::ConfigDefaults;
@@ -63,6 +66,7 @@ impl ConfigDefaults {
     ///     signature: None,
     /// });
     /// assert_eq!(defaults.keys().collect::<Vec<_>>(), ["GREETING_TEXT", "GREETING_TIMES"]);
+    /// assert_eq!(defaults.optional_keys().collect::<Vec<_>>(), ["GREETING_SIGNATURE"]);
     /// ```
     ///
     /// # Panics
@@ -74,11 +78,20 @@ impl ConfigDefaults {
         let Value::Dict(_, values) = value else {
             panic!("a config struct must serialize to a map of keys");
         };
-        let values = values
+        let (unset, values): (Dict, Dict) = values
             .into_iter()
-            .filter(|(_, v)| !matches!(v, Value::Empty(..)))
-            .collect();
-        ConfigDefaults { values }
+            .partition(|(_, v)| matches!(v, Value::Empty(..)));
+        ConfigDefaults {
+            values,
+            optional: unset.into_keys().collect(),
+        }
+    }
+
+    /// Keys the bundle reads that have no default (e.g. an optional cookie
+    /// domain): with the keys that have one, they tell a misspelt key from
+    /// a real one.
+    pub fn optional_keys(&self) -> impl Iterator<Item = &str> {
+        self.optional.iter().map(String::as_str)
     }
 
     /// Whether `key` has a default.
