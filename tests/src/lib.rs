@@ -168,6 +168,21 @@ impl Server {
         panic!("unchained run did not listen on port {port} in time");
     }
 
+    /// Sends SIGTERM to the `unchained run` process only (not its group,
+    /// as a process manager would) and waits until it has exited.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("unchained run did not exit within 30 s of SIGTERM");
+    }
+
     /// `GET path`: status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
         http_get(self.port, path)

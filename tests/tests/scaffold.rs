@@ -17,6 +17,14 @@ fn outside_a_project_only_new_is_offered() {
     let help = unchained(dir.path(), &["--help"]);
     assert_success(&help, "unchained --help");
     assert!(stdout(&help).contains("new"), "{}", stdout(&help));
+
+    let version = unchained(dir.path(), &["--version"]);
+    assert_success(&version, "unchained --version outside a project");
+    assert_eq!(
+        stdout(&version).trim(),
+        concat!("unchained ", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(stderr(&version), "");
 }
 
 #[test]
@@ -96,6 +104,15 @@ fn new_project_builds_serves_and_passes_its_test() {
     assert!(body.contains("Welcome to demo"), "{body}");
     let (status, _) = server.get("/no-such-page");
     assert_eq!(status, 404);
+    // SIGTERM to `unchained run` itself (as a process manager sends it)
+    // stops the server: nothing is left listening.
+    let mut server = server;
+    let port = server.port;
+    server.terminate();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the app still listens on {port} after SIGTERM to unchained run"
+    );
     drop(server);
 
     let prod = unchained_with_env(
@@ -156,6 +173,13 @@ fn a_bundle_appears_only_while_unchained_toml_lists_it() {
     assert!(
         bundles.contains("1. acme.extra") && bundles.contains("2. app [app]"),
         "{bundles}"
+    );
+    // Inside a project whose bundles the installed binary lacks.
+    let version = unchained(&project, &["--version"]);
+    assert_success(&version, "unchained --version inside a project");
+    assert_eq!(
+        stdout(&version).trim(),
+        concat!("unchained ", env!("CARGO_PKG_VERSION"))
     );
 
     // Unlisted (the crate is still a dependency): gone from all three.

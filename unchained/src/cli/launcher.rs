@@ -63,26 +63,59 @@ fn local(args: Vec<OsString>) -> ExitCode {
 }
 
 /// Runs the project's binary with `args` through `cargo run`.
+///
+/// On Unix the launcher becomes cargo (`exec`), and `cargo run` in turn
+/// becomes the project's binary: the server ends up with the launcher's
+/// process id, so a signal sent to `unchained run` (SIGTERM from a process
+/// manager, Ctrl-C) reaches the server itself and nothing is left behind.
 fn delegate(root: &Path, args: &[OsString]) -> ExitCode {
-    match run_project_binary(root, args) {
+    let mut command = match project_command(root, args) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // Returns only if cargo could not be started.
+        let error = command.exec();
+        eprintln!("error: {}", cargo_missing(error));
+        ExitCode::from(2)
+    }
+    #[cfg(not(unix))]
+    match command.status() {
         Ok(status) => match status.code() {
             Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             // Killed by a signal (e.g. Ctrl-C while serving): not a failure of ours.
             None => ExitCode::from(130),
         },
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {}", cargo_missing(e));
             ExitCode::from(2)
         }
     }
 }
 
+fn cargo_missing(e: std::io::Error) -> String {
+    format!(
+        "cannot run cargo to build and start the project's binary: {e}\nhint: install Rust with rustup and make sure `cargo` is on PATH"
+    )
+}
+
 /// Builds (when needed) and runs the binary of the project at `root` with
-/// `args`, showing cargo's progress unless `UNCHAINED_QUIET_BUILD` is set.
+/// `args`, showing cargo's progress unless `UNCHAINED_QUIET_BUILD` is set;
+/// waits for it to finish.
 pub fn run_project_binary(
     root: &Path,
     args: &[OsString],
 ) -> Result<std::process::ExitStatus, String> {
+    project_command(root, args)?.status().map_err(cargo_missing)
+}
+
+/// The `cargo run` that builds and starts the project's binary.
+fn project_command(root: &Path, args: &[OsString]) -> Result<Process, String> {
     let manifest = root.join("Cargo.toml");
     if !manifest.is_file() {
         return Err(format!(
@@ -99,7 +132,5 @@ pub fn run_project_binary(
         command.arg("--quiet");
     }
     command.arg("--").args(args).env(PROJECT_ROOT_VAR, root);
-    command.status().map_err(|e| {
-        format!("cannot run cargo to build and start the project's binary: {e}\nhint: install Rust with rustup and make sure `cargo` is on PATH")
-    })
+    Ok(command)
 }

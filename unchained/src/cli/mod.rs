@@ -46,6 +46,12 @@ pub fn project_main() -> ExitCode {
 /// exit code. Errors are printed to stderr.
 pub async fn run_project_cli(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
+    // The version needs no project either (and must not load one: the
+    // installed binary has none of the project's bundles compiled in).
+    if args.len() == 2 && (args[1] == "--version" || args[1] == "-V") {
+        println!("unchained {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     // `new` needs no project; handle it before loading one.
     if args.get(1).is_some_and(|a| a == "new") {
         let matches = match base_command().try_get_matches_from(&args) {
