@@ -240,23 +240,7 @@ fn session_command_has_cleanup() {
 
 #[tokio::test]
 async fn session_cleanup_runs_through_the_command_line_entry_point() {
-    let bundles: Vec<std::sync::Arc<dyn Bundle>> = vec![std::sync::Arc::new(SessionBundle)];
-    let registry = unchained::registry::BundleRegistry::from_bundles(bundles).unwrap();
-    let resolved = registry
-        .resolve(&unchained::project::Manifest {
-            bundles: vec![unchained_session::BUNDLE_NAME.to_owned()],
-            ..Default::default()
-        })
-        .unwrap();
-    let config = Config::builder(Environment::Test)
-        .defaults(
-            unchained_session::BUNDLE_NAME,
-            SessionBundle.config_defaults(Environment::Test),
-        )
-        .set("SESSION_TYPE", "memory")
-        .build();
-    let ctx =
-        unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config).command_context();
+    let ctx = loaded_session_bundle(&[("SESSION_TYPE", "memory")]).command_context();
     let cli = SessionBundle
         .cli()
         .expect("the session bundle has commands");
@@ -299,6 +283,21 @@ fn config_defaults_are_the_typed_config_serialized() {
 
 #[test]
 fn keys_without_a_default_are_not_reported_as_typos() {
+    let loaded = loaded_session_bundle(&[
+        ("SESSION_COOKIE_DOMAIN", "example.com"),
+        ("SESSION_TPYE", "memory"),
+    ]);
+    let warnings = loaded.unknown_keys();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("SESSION_TPYE") && warnings[0].contains("did you mean SESSION_TYPE?"),
+        "{warnings:?}"
+    );
+}
+
+/// The session bundle alone, loaded (not built) with its defaults and
+/// `values` on top, as the CLI loads a project.
+fn loaded_session_bundle(values: &[(&str, &str)]) -> unchained::LoadedApp {
     let bundles: Vec<Arc<dyn Bundle>> = vec![Arc::new(SessionBundle)];
     let registry = unchained::registry::BundleRegistry::from_bundles(bundles).unwrap();
     let resolved = registry
@@ -307,19 +306,12 @@ fn keys_without_a_default_are_not_reported_as_typos() {
             ..Default::default()
         })
         .unwrap();
-    let config = Config::builder(Environment::Test)
-        .defaults(
-            unchained_session::BUNDLE_NAME,
-            SessionBundle.config_defaults(Environment::Test),
-        )
-        .set("SESSION_COOKIE_DOMAIN", "example.com")
-        .set("SESSION_TPYE", "memory")
-        .build();
-    let loaded = unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config);
-    let warnings = loaded.unknown_keys();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("SESSION_TPYE") && warnings[0].contains("did you mean SESSION_TYPE?"),
-        "{warnings:?}"
+    let mut config = Config::builder(Environment::Test).defaults(
+        unchained_session::BUNDLE_NAME,
+        SessionBundle.config_defaults(Environment::Test),
     );
+    for (key, value) in values {
+        config = config.set(key, value);
+    }
+    unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config.build())
 }
