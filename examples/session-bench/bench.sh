@@ -13,7 +13,8 @@ peers=../shared/bench-peers
 [ -x "$peers/run.sh" ] || { echo "error: $peers/run.sh not found (the peers benchmark lives beside the checkout)" >&2; exit 2; }
 cargo build --release -p session-bench
 
-app='env RUST_LOG=warn UNCHAINED_PROJECT_ROOT=examples/session-bench ./target/release/session-bench'
+# Measured as deployed: no request log (on by default only in development).
+app='env RUST_LOG=warn UNCHAINED_REQUEST_LOG=false UNCHAINED_PROJECT_ROOT=examples/session-bench ./target/release/session-bench'
 # `--only unchained,flask`: our four servers, their references (bare axum,
 # floors, tower-sessions on the same store) and the Flask-Session peers.
 exec "$peers/run.sh" --only unchained,flask \

@@ -8,13 +8,14 @@
 //! cargo puts it (`cargo metadata`), so `CARGO_TARGET_DIR` is honoured.
 
 pub mod guide;
+pub mod http;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The workspace's root folder.
@@ -197,6 +198,80 @@ impl Drop for Server {
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a server started with [`Server::start_capturing`] has written to
+/// standard error so far; a thread keeps reading it while the server runs.
+#[derive(Clone, Default)]
+pub struct CapturedStderr(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedStderr {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Waits up to `timeout` until the text contains `needle` (a log line
+    /// is written after its response is sent); returns the text either way.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.text();
+            if text.contains(needle) || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Server {
+    /// Like [`Server::start`], but standard error is kept in the returned
+    /// [`CapturedStderr`] instead of shown (it is a pipe, as in a
+    /// deployment, not a terminal).
+    pub fn start_capturing(dir: &Path, env: &[(&str, &str)]) -> (Server, CapturedStderr) {
+        let port = free_port();
+        let mut command = run_command(dir, port, env);
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("unchained run starts");
+        let captured = CapturedStderr::default();
+        if let Some(mut pipe) = child.stderr.take() {
+            let sink = captured.0.clone();
+            // Read as it comes, so a long build log cannot fill the pipe.
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut all) = sink.lock() {
+                        all.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            });
+        }
+        let mut server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                // Let the reader catch the last words.
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "unchained run exited early with {status}\n--- stderr\n{}",
+                    captured.text()
+                );
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (server, captured);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "unchained run did not listen on port {port} in time\n--- stderr\n{}",
+            captured.text()
+        );
     }
 }
 

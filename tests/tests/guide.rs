@@ -105,7 +105,7 @@ fn every_skip_has_a_reason_and_a_test_that_exists() {
     // Skips stay the exception: the build, the install and the deployment.
     let allowed = [
         "cargo install",
-        "cargo build --release",
+        "unchained build --release",
         "export ",
         "./target/release/",
     ];

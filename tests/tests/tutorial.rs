@@ -1,12 +1,15 @@
 //! The tutorial as a new user follows it, once on SQLite and once on
 //! PostgreSQL, with the same code: scaffold flaskr with the CLI, write the
-//! views chapter's files, enable the session bundle, let `unchained db
-//! migrate` write the sessions migration, apply it, enable the security
-//! bundle, register, log in and log out over HTTP while watching the
+//! views chapter's files, list the session bundle in `unchained.toml` (and
+//! nothing else), let `unchained db migrate` write the sessions migration,
+//! apply it, add the security bundle with `unchained bundles add`,
+//! register, log in and log out over HTTP while watching the
 //! `flask_sessions` table, add the posts model, run the project's tests
-//! (the guide's test on a fresh database included), and finally run two
-//! production instances of the binary that share the session store
-//! (PostgreSQL, or Redis on the SQLite run).
+//! (the guide's test on a fresh database included), and finally build for
+//! production with `unchained build` and run two production instances of
+//! the binary that share the session store: in PostgreSQL on both runs
+//! (the SQLite project gets the driver from the environment's URL), then
+//! in Redis on the SQLite run.
 //!
 //! Each command goes through [`Tutorial::sh`] written exactly as the guide
 //! (`docs/src/tutorial/`) shows it, and each file the guide gives is
@@ -14,7 +17,6 @@
 //! it ran every command and wrote every file the guide shows.
 //! `tests/tests/guide.rs` checks the same statically, without building.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -25,6 +27,7 @@ use std::time::Duration;
 use unchained_database::migration::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use unchained_database::testing::TestDatabase;
 use unchained_tests::guide;
+use unchained_tests::http::Http;
 use unchained_tests::*;
 
 const EMAIL: &str = "ada@example.com";
@@ -139,23 +142,9 @@ impl Tutorial {
         fs::write(self.cwd.join(path), text).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 
-    /// Enables a bundle as the guide says: uncomment its line in
-    /// `Cargo.toml`, list it in `unchained.toml` before `app`.
-    fn enable_bundle(&self, krate: &str, bundle: &str) {
-        let cargo = self.file("Cargo.toml");
-        let commented = format!("# {krate} = ");
-        let lines: Vec<&str> = cargo
-            .lines()
-            .filter(|l| l.trim_start().starts_with(&commented))
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "the scaffold's Cargo.toml should list `{commented}...` once, commented out:\n{cargo}"
-        );
-        let enabled = cargo.replacen(&commented, &format!("{krate} = "), 1);
-        self.write("Cargo.toml", &enabled);
-
+    /// Lists a bundle in `unchained.toml` before `app`: the sessions
+    /// chapter's whole step (`Cargo.toml` is left to `unchained`).
+    fn list_bundle(&self, bundle: &str) {
         let manifest = self.file("unchained.toml");
         assert!(
             manifest.contains("    \"app\",\n"),
@@ -167,28 +156,6 @@ impl Tutorial {
             1,
         );
         self.write("unchained.toml", &listed);
-    }
-
-    /// The testing chapter's `[dev-dependencies]` line: the database
-    /// bundle, same path as under `[dependencies]`, with `testing`.
-    fn add_testing_dev_dependency(&self) {
-        let cargo = self.file("Cargo.toml");
-        let prefix = "unchained-database = { path = \"";
-        let path = cargo
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .and_then(|rest| rest.split('"').next())
-            .unwrap_or_else(|| panic!("Cargo.toml depends on unchained-database:\n{cargo}"))
-            .to_owned();
-        let line =
-            format!("unchained-database = {{ path = \"{path}\", features = [\"testing\"] }}\n");
-        assert!(cargo.contains("[dev-dependencies]\n"), "{cargo}");
-        let edited = cargo.replacen(
-            "[dev-dependencies]\n",
-            &format!("[dev-dependencies]\n{line}"),
-            1,
-        );
-        self.write("Cargo.toml", &edited);
     }
 
     /// Sets `KEY = value` (TOML) in `[default]` of `unchained.toml`.
@@ -399,17 +366,35 @@ fn follow_tutorial(backend: Backend) {
     );
 
     // Server-side sessions.
-    t.enable_bundle("unchained-session", "unchained.bundles.session");
+    let cargo_before = t.file("Cargo.toml");
+    assert!(
+        !cargo_before.contains("unchained-session"),
+        "{cargo_before}"
+    );
+    t.list_bundle("unchained.bundles.session");
     t.set_default("SESSION_TYPE", "\"sqlalchemy\"");
     t.set_default("SESSION_SQLALCHEMY_TABLE", "\"flask_sessions\"");
     let bundles = t.sh("unchained bundles");
-    assert_order(
-        &bundles,
-        &[
-            "unchained.bundles.database",
-            "unchained.bundles.session",
-            "app",
-        ],
+    assert!(
+        bundles.contains(
+            "Cargo.toml: added unchained-session (for unchained.bundles.session in unchained.toml)"
+        ),
+        "one line says what changed in Cargo.toml: {bundles}"
+    );
+    let cargo_after = t.file("Cargo.toml");
+    let added: Vec<&str> = cargo_after
+        .lines()
+        .filter(|l| !cargo_before.lines().any(|b| b == *l))
+        .collect();
+    assert_eq!(added.len(), 1, "one line added: {added:?}");
+    assert!(
+        added[0].starts_with("unchained-session = { path = "),
+        "{added:?}"
+    );
+    assert_eq!(
+        cargo_after.replacen(&format!("{}\n", added[0]), "", 1),
+        cargo_before,
+        "the rest of Cargo.toml is kept as it was"
     );
     let migrate = t.sh("unchained db migrate -m 'create sessions table'");
     let files = t.migrations();
@@ -453,7 +438,13 @@ fn follow_tutorial(backend: Backend) {
     );
 
     // Security.
-    t.enable_bundle("unchained-security", "unchained.bundles.security");
+    let added = t.sh("unchained bundles add security");
+    assert!(
+        added.contains("listed unchained.bundles.security")
+            && added.contains("added unchained-security")
+            && added.contains("unchained db migrate"),
+        "{added}"
+    );
     t.set_default("SECURITY_REGISTERABLE", "true");
     let bundles = t.sh("unchained bundles");
     assert_order(
@@ -528,7 +519,6 @@ fn follow_tutorial(backend: Backend) {
     // Testing: the scaffold's test, then the guide's on a fresh database.
     let tests = t.sh("cargo test");
     assert!(tests.contains("test result: ok"), "{tests}");
-    t.add_testing_dev_dependency();
     t.write_from_guide("tutorial/testing.md", "tests/accounts.rs");
     let tests = t.sh("cargo test");
     assert!(
@@ -670,39 +660,44 @@ impl Drop for Instance {
     }
 }
 
-/// Two production instances of the binary share the sessions: log in on
-/// one, use the session on the other, log out there, and the first one
-/// no longer knows the session either.
+/// The deploying chapter: `unchained build` with the production variables
+/// set (which turns on the drivers they name), `db upgrade`, then two
+/// production instances of the binary sharing the sessions, first in
+/// PostgreSQL, then (on the SQLite run: the chapter's second half) in
+/// Redis.
 fn deploy_two_instances(t: &Tutorial, backend: Backend, db: &Database) {
-    let prefix = format!("flaskr-tutorial-{}-{}:", std::process::id(), free_port());
-    let _redis_keys = RedisKeys(prefix.clone());
+    // The SQLite project deploys onto a PostgreSQL server of its own.
+    let own_database = match backend {
+        Backend::Postgres => None,
+        Backend::Sqlite => Some(
+            db.runtime
+                .block_on(TestDatabase::postgres())
+                .expect("a fresh PostgreSQL database on 127.0.0.1:5432"),
+        ),
+    };
+    let url = match (&own_database, &db.test_database) {
+        (Some(own), _) => own.url().to_owned(),
+        (None, Some(test)) => test.url().to_owned(),
+        (None, None) => unreachable!("the PostgreSQL run has its test database"),
+    };
     let mut env: Vec<(&str, &str)> = vec![
         ("UNCHAINED_ENV", "production"),
         (
             "UNCHAINED_SECRET_KEY",
             "3f9c1e7a5b2d8f4061c3e9a7b5d2f8e4a1c7b3d9f5e2a8c4b6d0e3f7a9c1b5d2",
         ),
+        ("UNCHAINED_DATABASE_URL", &url),
     ];
-    match backend {
-        Backend::Postgres => {
-            let url = db.test_database.as_ref().expect("the test database").url();
-            env.push(("UNCHAINED_DATABASE_URL", url));
-        }
-        Backend::Sqlite => {
-            // The chapter's step: turn on the session crate's Redis store.
-            let cargo = t.file("Cargo.toml");
-            let enabled = cargo.replacen(
-                "default-features = false, features = [\"bundle\"] }",
-                "default-features = false, features = [\"bundle\", \"redis\"] }",
-                1,
-            );
-            assert_ne!(enabled, cargo, "the session crate's line in:\n{cargo}");
-            t.write("Cargo.toml", &enabled);
-            assert_success(&cargo_in(&t.cwd, &["build"]), "cargo build with redis");
-            env.push(("UNCHAINED_SESSION_TYPE", "redis"));
-            env.push(("UNCHAINED_SESSION_REDIS", "redis://127.0.0.1:6379/0"));
-            env.push(("UNCHAINED_SESSION_KEY_PREFIX", &prefix));
-        }
+
+    // Share PostgreSQL.
+    let built = build_for_production(t, &env);
+    if backend == Backend::Sqlite {
+        assert!(
+            built.contains(
+                "Cargo.toml: turned on feature postgres of unchained-database (for UNCHAINED_DATABASE_URL)"
+            ),
+            "the SQLite project gets the PostgreSQL driver: {built}"
+        );
     }
     let upgrade = Command::new(e2e_target_dir().join("debug/flaskr"))
         .args(["db", "upgrade"])
@@ -712,19 +707,54 @@ fn deploy_two_instances(t: &Tutorial, backend: Backend, db: &Database) {
         .output()
         .expect("flaskr db upgrade runs");
     assert_success(&upgrade, "UNCHAINED_ENV=production flaskr db upgrade");
+    share_a_session(t, &env);
 
-    let first = Instance::start(&t.cwd, &env);
-    let second = Instance::start(&t.cwd, &env);
+    // Or share Redis for sessions.
+    if backend == Backend::Sqlite {
+        let prefix = format!("flaskr-tutorial-{}-{}:", std::process::id(), free_port());
+        let _redis_keys = RedisKeys(prefix.clone());
+        env.push(("UNCHAINED_SESSION_TYPE", "redis"));
+        env.push(("UNCHAINED_SESSION_REDIS", "redis://127.0.0.1:6379/0"));
+        env.push(("UNCHAINED_SESSION_KEY_PREFIX", &prefix));
+        let built = build_for_production(t, &env);
+        assert!(
+            built.contains(
+                "Cargo.toml: turned on feature redis of unchained-session (for UNCHAINED_SESSION_TYPE)"
+            ),
+            "{built}"
+        );
+        share_a_session(t, &env);
+    }
+    if let Some(own) = own_database {
+        db.runtime
+            .block_on(own.cleanup())
+            .expect("drop the deployment's database");
+    }
+}
+
+/// `unchained build` with the production variables (the chapter's
+/// `unchained build --release`, in debug: it only differs in speed).
+fn build_for_production(t: &Tutorial, env: &[(&str, &str)]) -> String {
+    let built = unchained_with_env(&t.cwd, &["build"], env);
+    assert_success(&built, "unchained build with the production variables");
+    format!("{}{}", stdout(&built), stderr(&built))
+}
+
+/// Log in on one instance, use the session on the other, log out there,
+/// and the first one no longer knows the session either.
+fn share_a_session(t: &Tutorial, env: &[(&str, &str)]) {
+    let first = Instance::start(&t.cwd, env);
+    let second = Instance::start(&t.cwd, env);
     let mut on_first = Http::new(first.port);
     let page = on_first.get("/register");
     assert_eq!(page.status, 200, "{}", page.body);
     let token = page.csrf_token();
-    let email = "grace@example.com";
+    let email = format!("grace-{}@example.com", free_port());
     let done = on_first.post(
         "/register",
         &[
             ("csrf_token", &token),
-            ("email", email),
+            ("email", &email),
             ("password", PASSWORD),
             ("password_confirm", PASSWORD),
         ],
@@ -750,7 +780,7 @@ fn deploy_two_instances(t: &Tutorial, backend: Backend, db: &Database) {
         "the second instance knows the session: {}",
         sessions.body
     );
-    assert!(sessions.body.contains(email), "{}", sessions.body);
+    assert!(sessions.body.contains(&email), "{}", sessions.body);
     logout(&mut on_second);
 
     let replayed = on_first.get("/sessions");
@@ -879,154 +909,4 @@ fn assert_guide_was_followed(ran: &[String], written: &[String]) {
         "the guide gives files this test did not write:\n{}",
         unused.join("\n")
     );
-}
-
-/// A minimal HTTP/1.1 client with a cookie jar, on 127.0.0.1.
-struct Http {
-    port: u16,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Page {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Page {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    }
-
-    /// The value of the page's hidden `csrf_token` field.
-    fn csrf_token(&self) -> String {
-        let field = "name=\"csrf_token\" value=\"";
-        let start = self
-            .body
-            .find(field)
-            .unwrap_or_else(|| panic!("no csrf_token field in:\n{}", self.body))
-            + field.len();
-        let end = self.body[start..].find('"').expect("a closing quote") + start;
-        self.body[start..end].to_owned()
-    }
-}
-
-impl Http {
-    fn new(port: u16) -> Http {
-        Http {
-            port,
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn get(&mut self, path: &str) -> Page {
-        self.send("GET", path, None)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        self.send("POST", path, Some(body))
-    }
-
-    fn send(&mut self, method: &str, path: &str, form: Option<String>) -> Page {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
-        let mut request =
-            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            request.push_str(&format!("Cookie: {}\r\n", jar.join("; ")));
-        }
-        let body = form.unwrap_or_default();
-        if method == "POST" {
-            request.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        request.push_str("\r\n");
-        request.push_str(&body);
-        stream.write_all(request.as_bytes()).expect("write");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).expect("read");
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status line in {raw:?}"));
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        let chunked = headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        for (_, value) in headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-        {
-            let pair = value.split(';').next().unwrap_or_default();
-            let Some((name, val)) = pair.split_once('=') else {
-                continue;
-            };
-            let expired = val.is_empty() || value.to_ascii_lowercase().contains("max-age=0");
-            if expired {
-                self.cookies.remove(name.trim());
-            } else {
-                self.cookies
-                    .insert(name.trim().to_owned(), val.trim().to_owned());
-            }
-        }
-        Page {
-            status,
-            headers,
-            body,
-        }
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_owned(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::bundle::{Bundle, CommandContext, ResolvedBundles, app_templates_dir};
+use crate::bundle::{Bundle, CommandContext, ResolvedBundles, ServeContext, app_templates_dir};
 use crate::config::{self, Config, Environment};
 use crate::error::Error;
 use crate::project::{Manifest, Project};
@@ -220,15 +220,23 @@ impl LoadedApp {
                 templates.add(bundle.name(), name, source)?;
             }
         }
-        templates.add_dir(&app_templates_dir(&self.root))?;
+        let dir = app_templates_dir(&self.root);
+        templates.add_dir(&dir)?;
+        // A template edit shows on the next request while developing;
+        // production and tests read the folder once, here.
+        if self.env == Environment::Development {
+            templates.reload_when_changed(&dir);
+        }
         Ok(templates)
     }
 
     /// Builds the app: validates config, runs every `before_build` hook in
-    /// bundle order, mounts all routes, applies layers, then runs every
-    /// `after_build` hook.
+    /// bundle order, mounts all routes, applies layers (the request log
+    /// outermost, when `REQUEST_LOG` is on), then runs every `after_build`
+    /// hook.
     pub async fn build(&self) -> Result<App, Error> {
         self.validate()?;
+        let request_log = crate::request_log::enabled(&self.config)?;
         let mut ctx = BuildContext::new(
             &self.config,
             &self.root,
@@ -266,6 +274,11 @@ impl LoadedApp {
         for bundle in self.bundles.iter().rev() {
             router = bundle.layer(router, &state);
         }
+        // Outermost, so a request's time includes every bundle's layer;
+        // not installed at all when off.
+        if request_log {
+            router = crate::request_log::layer(router);
+        }
         let app = App::new(router.with_state(state.clone()), state, routes);
         for bundle in self.bundles.iter() {
             bundle
@@ -274,6 +287,20 @@ impl LoadedApp {
                 .map_err(|error| Error::hook(bundle.name(), error))?;
         }
         Ok(app)
+    }
+
+    /// Runs every bundle's `before_serve` hook on the built `app`, in
+    /// bundle order, and returns the warnings they recorded (`unchained
+    /// run` prints them before it listens).
+    pub async fn before_serve(&self, app: &App) -> Result<Vec<String>, Error> {
+        let mut ctx = ServeContext::new(app, &self.root, &self.bundles);
+        for bundle in self.bundles.iter() {
+            bundle
+                .before_serve(&mut ctx)
+                .await
+                .map_err(|error| Error::hook(bundle.name(), error))?;
+        }
+        Ok(ctx.into_warnings())
     }
 }
 
@@ -291,7 +318,7 @@ pub async fn build_with(
         ..Manifest::default()
     };
     let resolved = registry.resolve(&manifest)?;
-    let mut builder = Config::builder(env);
+    let mut builder = Config::builder(env).core_defaults();
     for bundle in resolved.iter() {
         builder = builder
             .defaults(bundle.name(), bundle.config_defaults(env))
@@ -300,4 +327,39 @@ pub async fn build_with(
     let config = config(builder).build();
     let root = std::env::temp_dir();
     LoadedApp::from_parts(root, resolved, config).build().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(root: &Path, env: Environment) -> LoadedApp {
+        let bundles = BundleRegistry::from_bundles(Vec::new())
+            .and_then(|registry| registry.resolve(&Manifest::default()))
+            .expect("no bundles resolve");
+        let config = Config::builder(env).build();
+        LoadedApp::from_parts(root.to_owned(), bundles, config)
+    }
+
+    #[test]
+    fn development_rereads_an_edited_template_production_does_not() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = app_templates_dir(root.path());
+        std::fs::create_dir(&dir).expect("templates folder");
+        std::fs::write(dir.join("index.html"), "old").expect("write");
+        let development = loaded(root.path(), Environment::Development)
+            .templates()
+            .expect("templates");
+        let production = loaded(root.path(), Environment::Production)
+            .templates()
+            .expect("templates");
+        assert_eq!(development.render("index.html", ()).unwrap(), "old");
+        assert_eq!(production.render("index.html", ()).unwrap(), "old");
+
+        std::fs::write(dir.join("index.html"), "new text").expect("rewrite");
+        // Development checks the folder at most every 250 ms.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(development.render("index.html", ()).unwrap(), "new text");
+        assert_eq!(production.render("index.html", ()).unwrap(), "old");
+    }
 }

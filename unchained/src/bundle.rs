@@ -35,6 +35,7 @@ mod build;
 mod cli;
 mod command;
 mod resolved;
+mod serve;
 
 use std::path::Path;
 
@@ -53,6 +54,7 @@ pub use build::BuildContext;
 pub use cli::{BundleCli, BundleCommand};
 pub use command::CommandContext;
 pub use resolved::ResolvedBundles;
+pub use serve::ServeContext;
 
 /// A migration that a bundle ships by hand (data, extensions, triggers).
 #[cfg(feature = "orm")]
@@ -167,6 +169,16 @@ pub trait Bundle: Send + Sync + 'static {
 
     /// Runs once the app is built, e.g. to start background tasks.
     async fn after_build(&self, _app: &App) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Runs in `unchained run` only, once the app is built and before it
+    /// listens: checks worth telling the developer about, such as
+    /// migrations not yet applied. Record them with [`ServeContext::warn`];
+    /// they are printed as `warning: ...` and the server starts anyway.
+    /// An error stops `unchained run`, so keep to warnings for anything the
+    /// app can serve without. Tests and other commands never call it.
+    async fn before_serve(&self, _ctx: &mut ServeContext<'_>) -> anyhow::Result<()> {
         Ok(())
     }
 }

@@ -44,8 +44,10 @@ pub enum BundleError {
     },
     /// A built-in or mapped bundle is listed but its crate is not a dependency.
     #[error(
-        "bundle {bundle} is listed in {MANIFEST} but not compiled in: add the crate `{krate}` to \
-         [dependencies] in Cargo.toml (e.g. `cargo add {krate}`), or remove {bundle} from bundles"
+        "bundle {bundle} is listed in {MANIFEST} but not compiled in: the crate `{krate}` is not in \
+         [dependencies] of Cargo.toml\n\
+         hint: build with the `unchained` command (e.g. `unchained build`), which adds the crates of \
+         listed built-in bundles; for another bundle add its crate yourself, or remove {bundle} from bundles"
     )]
     NotCompiledIn {
         /// The bundle's name.
@@ -55,9 +57,10 @@ pub enum BundleError {
     },
     /// No compiled-in bundle has the listed name.
     #[error(
-        "bundle {bundle} is listed in {MANIFEST} but no compiled-in bundle has that name (known: {}): \
+        "bundle {bundle} is listed in {MANIFEST} but no compiled-in bundle has that name{} (known: {}): \
          check the spelling, define it with #[unchained::bundle], or name its crate under \
          [bundle_crates] in {MANIFEST}",
+        crate::suggest::closest(.bundle, .known).map(|k| format!("; did you mean {k}?")).unwrap_or_default(),
         .known.join(", ")
     )]
     Unknown {

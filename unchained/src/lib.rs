@@ -31,7 +31,7 @@
 //! The pieces, one module each: [`bundle`] (the trait), [`registry`]
 //! (finding and ordering bundles), [`config`] (layered config), [`app`]
 //! (the factory), [`server`] (the built app), [`routes`], [`state`],
-//! [`service`] (typed service access), [`templates`], `models` (with the
+//! [`service`] (typed service access), [`request_log`], [`templates`], `models` (with the
 //! `orm` feature), [`cli`] (the `unchained` command) and [`testing`] (a
 //! test client).
 //! `ARCHITECTURE.md` and `docs/architecture.md` show how they connect.
@@ -48,17 +48,19 @@ mod error;
 pub mod models;
 pub mod project;
 pub mod registry;
+pub mod request_log;
 pub mod routes;
 pub mod server;
 pub mod service;
 pub mod state;
+mod suggest;
 pub mod templates;
 pub mod testing;
 
 pub use app::{AppFactory, LoadedApp};
 #[cfg(feature = "orm")]
 pub use bundle::BundleMigration;
-pub use bundle::{BuildContext, Bundle, BundleEntry, CommandContext};
+pub use bundle::{BuildContext, Bundle, BundleEntry, CommandContext, ServeContext};
 pub use error::Error;
 pub use server::App;
 pub use service::{MissingService, Service};
@@ -70,7 +72,7 @@ pub use inventory;
 
 /// Re-exports a bundle or an app usually needs.
 pub mod prelude {
-    pub use crate::bundle::{BuildContext, Bundle, CommandContext};
+    pub use crate::bundle::{BuildContext, Bundle, CommandContext, ServeContext};
     pub use crate::config::{Config, ConfigDefaults, Environment};
     #[cfg(feature = "orm")]
     pub use crate::models::{ModelContext, ModelDef};

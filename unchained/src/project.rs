@@ -5,6 +5,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod builtin;
+pub mod cargo_toml;
+pub mod edit;
+pub mod needs;
+pub mod sync;
+
+pub use builtin::{BUILTIN_BUNDLES, BuiltinBundle};
+pub use sync::sync_dependencies;
+
 /// The file that marks a project's root.
 pub const MANIFEST: &str = "unchained.toml";
 
@@ -47,6 +56,60 @@ pub enum ProjectError {
         /// The TOML parser's message.
         message: String,
     },
+    /// A file to edit (`Cargo.toml`, `unchained.toml`) is not valid TOML.
+    #[error(
+        "{} is not valid TOML: {message}\nhint: fix the file, then run the command again",
+        .path.display()
+    )]
+    NotToml {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message.
+        message: String,
+    },
+    /// A file cannot take an edit as it stands, e.g. its `dependencies`
+    /// is not a table; the message says what to change.
+    #[error("{}: {message}", .path.display())]
+    CannotEdit {
+        /// The file.
+        path: PathBuf,
+        /// What is in the way and what to do.
+        message: String,
+    },
+    /// A file could not be written.
+    #[error("cannot write {}: {message}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A third-party bundle is listed, but the crate `[bundle_crates]`
+    /// maps it to is not a dependency.
+    #[error(
+        "bundle {bundle} is listed in unchained.toml but not compiled in: [bundle_crates] maps it to \
+         the crate `{krate}`, which is not in [dependencies] of Cargo.toml\n\
+         hint: add it there (a path, git or version dependency), or remove {bundle} from bundles"
+    )]
+    NotADependency {
+        /// The bundle's name.
+        bundle: String,
+        /// Its crate.
+        krate: String,
+    },
+    /// A name under `unchained.bundles.` that no built-in bundle has.
+    #[error(
+        "bundle {bundle} is listed in unchained.toml, but Unchained has no built-in bundle of that name{}: \
+         the built-in bundles are {}",
+        .suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default(),
+        builtin::BUILTIN_BUNDLES.map(|b| b.name).join(", ")
+    )]
+    UnknownBuiltin {
+        /// The listed name.
+        bundle: String,
+        /// The nearest built-in name.
+        suggestion: Option<String>,
+    },
     /// A bundle is listed twice.
     #[error("{}: bundle {bundle} is listed twice in bundles: remove one", .path.display())]
     ListedTwice {
@@ -71,11 +134,7 @@ pub struct Manifest {
 impl Manifest {
     /// Reads the manifest part of `unchained.toml` at `path`.
     pub fn load(path: &Path) -> Result<Self, ProjectError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ProjectError::Read {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &read(path)?)
     }
 
     /// Parses the manifest part of `text`, the content of `path`.
@@ -105,6 +164,14 @@ impl Manifest {
                 .map(|(_, krate)| (*krate).to_owned())
         })
     }
+}
+
+/// The text of the file `path`.
+fn read(path: &Path) -> Result<String, ProjectError> {
+    std::fs::read_to_string(path).map_err(|e| ProjectError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// A project on disk: its root folder and its manifest.
@@ -161,6 +228,13 @@ mod tests {
                 "unchained-macros/src/project.rs lacks ({bundle}, {krate})"
             );
         }
+    }
+
+    #[test]
+    fn the_crate_table_and_the_bundle_table_agree() {
+        let from_table: Vec<(&str, &str)> =
+            BUILTIN_BUNDLES.iter().map(|b| (b.name, b.krate)).collect();
+        assert_eq!(from_table, BUILTIN_BUNDLE_CRATES);
     }
 
     #[test]

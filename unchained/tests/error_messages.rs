@@ -122,9 +122,11 @@ fn unknown_bundle() {
 fn builtin_bundle_not_compiled_in() {
     assert_eq!(
         resolve(vec![bundle("app")], &["unchained.bundles.session", "app"]),
-        "bundle unchained.bundles.session is listed in unchained.toml but not compiled in: add the \
-         crate `unchained-session` to [dependencies] in Cargo.toml (e.g. `cargo add \
-         unchained-session`), or remove unchained.bundles.session from bundles"
+        "bundle unchained.bundles.session is listed in unchained.toml but not compiled in: the crate \
+         `unchained-session` is not in [dependencies] of Cargo.toml\n\
+         hint: build with the `unchained` command (e.g. `unchained build`), which adds the crates of \
+         listed built-in bundles; for another bundle add its crate yourself, or remove \
+         unchained.bundles.session from bundles"
     );
 }
 

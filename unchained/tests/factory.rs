@@ -148,12 +148,18 @@ fn an_unknown_builtin_bundle_names_the_crate_to_add() {
         err.contains("unchained.bundles.session is listed in unchained.toml but not compiled in"),
         "{err}"
     );
-    assert!(err.contains("cargo add unchained-session"), "{err}");
+    assert!(
+        err.contains("the crate `unchained-session` is not in [dependencies]")
+            && err.contains("unchained build"),
+        "{err}"
+    );
     let err = order(&[TestBundle::new("app").app()], &["acme.typo"]).unwrap_err();
     assert!(
         err.contains("no compiled-in bundle has that name") && err.contains("known: app"),
         "{err}"
     );
+    let err = order(&[TestBundle::new("app").app()], &["ap"]).unwrap_err();
+    assert!(err.contains("did you mean app?"), "{err}");
 }
 
 #[test]
@@ -472,4 +478,65 @@ async fn the_app_bundle_overrides_a_library_template_by_name() {
     );
     assert_eq!(templates.render("lib-only.html", ()).unwrap(), "kept");
     assert!(templates.contains("app-only.html"));
+}
+
+/// Warns in `before_serve`, or fails there when `fail` is set.
+struct ServeCheckBundle {
+    name: &'static str,
+    fail: bool,
+}
+
+#[async_trait]
+impl Bundle for ServeCheckBundle {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn before_serve(&self, ctx: &mut ServeContext<'_>) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.fail, "the check itself broke");
+        ctx.warn(format!(
+            "{} sees {} bundles",
+            self.name,
+            ctx.bundles().names().len()
+        ));
+        Ok(())
+    }
+}
+
+async fn before_serve(bundles: Vec<ServeCheckBundle>) -> Result<Vec<String>, unchained::Error> {
+    let names: Vec<&str> = bundles.iter().map(|b| b.name).collect();
+    let registry =
+        BundleRegistry::from_bundles(bundles.into_iter().map(|b| Arc::new(b) as Arc<dyn Bundle>))
+            .unwrap();
+    let resolved = registry.resolve(&manifest(&names)).unwrap();
+    let config = Config::builder(Environment::Test).build();
+    let loaded = unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config);
+    // Building alone runs no before_serve hook: only `unchained run` does.
+    let app = loaded.build().await?;
+    loaded.before_serve(&app).await
+}
+
+#[tokio::test]
+async fn before_serve_warnings_are_collected_in_bundle_order() {
+    let warnings = before_serve(vec![
+        ServeCheckBundle {
+            name: "first",
+            fail: false,
+        },
+        ServeCheckBundle {
+            name: "second",
+            fail: false,
+        },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(warnings, ["first sees 2 bundles", "second sees 2 bundles"]);
+    let err = before_serve(vec![ServeCheckBundle {
+        name: "broken",
+        fail: true,
+    }])
+    .await
+    .unwrap_err()
+    .to_string();
+    assert_eq!(err, "bundle broken: the check itself broke");
 }

@@ -1,9 +1,9 @@
-//! [`DatabaseBundle`]: config defaults, the connection service and the
-//! `db` command.
+//! [`DatabaseBundle`]: config defaults, the connection service, the `db`
+//! command and the pending-migrations warning of `unchained run`.
 
 use unchained::Bundle;
 use unchained::app::BuildContext;
-use unchained::bundle::BundleCli;
+use unchained::bundle::{BundleCli, ServeContext};
 use unchained::config::{Config, ConfigDefaults, Environment};
 use unchained::service::ServiceType;
 
@@ -16,6 +16,8 @@ use crate::connect::connect;
 /// [`sea_orm::DatabaseConnection`] itself as a service: handlers use the
 /// [`Db`](crate::Db) extractor, other bundles
 /// `ctx.require::<sea_orm::DatabaseConnection>()` in their `before_build`.
+/// In `before_serve` (`unchained run` only) it warns about migrations the
+/// database has not applied ([`startup`](crate::startup)).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DatabaseBundle;
 
@@ -48,6 +50,24 @@ impl Bundle for DatabaseBundle {
         let typed = DatabaseConfig::from_config(ctx.config())?;
         let conn = connect(&typed, ctx.project_root()).await?;
         ctx.insert(conn);
+        Ok(())
+    }
+
+    async fn before_serve(&self, ctx: &mut ServeContext<'_>) -> anyhow::Result<()> {
+        // before_build registered it, or the build failed before this.
+        let Some(conn) = ctx.app().state().service::<sea_orm::DatabaseConnection>() else {
+            return Ok(());
+        };
+        let outcome =
+            crate::startup::pending_migrations_warning(conn, ctx.bundles(), ctx.config()).await;
+        match outcome {
+            Ok(Some(warning)) => ctx.warn(warning),
+            Ok(None) => {}
+            // The app may serve fine all the same: say so, do not stop it.
+            Err(error) => ctx.warn(format!(
+                "could not check the database for pending migrations: {error:#}"
+            )),
+        }
         Ok(())
     }
 }

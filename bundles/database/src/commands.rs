@@ -1,5 +1,5 @@
-//! The `db` command: `migrate`, `upgrade`, `downgrade`, `current`,
-//! `history`, `drop`, `reset`.
+//! The `db` command: `create`, `migrate`, `upgrade`, `downgrade`,
+//! `current`, `history`, `drop`, `reset`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use clap::{Command, Subcommand};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use unchained::bundle::BundleCommand;
 use unchained::command::CommandContext;
+use unchained::config::Environment;
 use unchained::models::{ModelContext, ModelDef};
 use unchained::registry::ResolvedBundles;
 
@@ -25,7 +26,7 @@ pub const MIGRATIONS_DIR: &str = "db/migrations";
 #[derive(Debug, clap::Subcommand)]
 #[non_exhaustive]
 pub enum DatabaseCommand {
-    /// Database migrations: migrate, upgrade, downgrade, current, history, drop, reset
+    /// The database: create, migrate, upgrade, downgrade, current, history, drop, reset
     #[command(subcommand, arg_required_else_help = true)]
     Db(DbCommand),
 }
@@ -34,6 +35,12 @@ pub enum DatabaseCommand {
 #[derive(Debug, clap::Subcommand)]
 #[non_exhaustive]
 pub enum DbCommand {
+    /// Create the database DATABASE_URL names, on its server, unless it exists
+    Create {
+        /// Create the database of this environment's config instead of the current one's; repeat it for several (--env development --env test)
+        #[arg(long = "env", value_name = "ENV", value_parser = ["development", "test", "production"])]
+        envs: Vec<String>,
+    },
     /// Compare the models with the database and write a migration into db/migrations/
     Migrate {
         /// What the migration does; also names the file
@@ -122,6 +129,10 @@ pub fn collect_migrations(
 
 /// Runs `unchained db <subcommand>`.
 pub async fn run(command: DbCommand, ctx: &CommandContext) -> anyhow::Result<()> {
+    // The database may not exist yet: `create` must not connect to it.
+    if let DbCommand::Create { envs } = &command {
+        return run_create(envs, ctx, &stdout_printer()).await;
+    }
     let config = DatabaseConfig::from_config(ctx.config())?;
     let conn = connect(&config, ctx.project_root()).await?;
     let model_ctx = ModelContext {
@@ -136,6 +147,7 @@ pub async fn run(command: DbCommand, ctx: &CommandContext) -> anyhow::Result<()>
     )?;
     let dir = ctx.project_root().join(MIGRATIONS_DIR);
     let result = match command {
+        DbCommand::Create { .. } => Ok(()),
         DbCommand::Migrate { message } => {
             let models = collect_models(ctx.bundles(), &model_ctx);
             run_migrate(&conn, &runner, &models, &dir, &message, &print).await
@@ -304,4 +316,309 @@ fn order_children_first(tables: &[&crate::schema::Table]) -> Vec<String> {
         ordered.push(pending.remove(next).name.clone());
     }
     ordered
+}
+
+/// `db create [--env ENV]...`: creates the database of each environment's
+/// `DATABASE_URL` (the current environment's without `--env`) unless it
+/// exists. Every environment is tried; the error lists those that failed.
+pub async fn run_create(
+    envs: &[String],
+    ctx: &CommandContext,
+    print: &Printer,
+) -> anyhow::Result<()> {
+    let mut configs: Vec<(Environment, DatabaseConfig)> = Vec::new();
+    if envs.is_empty() {
+        configs.push((
+            ctx.config().env(),
+            DatabaseConfig::from_config(ctx.config())?,
+        ));
+    }
+    for name in envs {
+        let env: Environment = name.parse()?;
+        // The environment's config as its app would merge it: the bundles'
+        // defaults for it, its section of unchained.toml, the environment.
+        let config = unchained::config::load(
+            ctx.project_root(),
+            env,
+            ctx.bundles()
+                .iter()
+                .map(|b| (b.name().to_owned(), b.config_defaults(env), b.secret_keys())),
+        )?;
+        configs.push((env, DatabaseConfig::from_config(&config)?));
+    }
+    let mut failed: Vec<String> = Vec::new();
+    // (URL, environment that created it, whether it succeeded)
+    let mut done: Vec<(String, Environment, bool)> = Vec::new();
+    for (env, config) in configs {
+        // UNCHAINED_DATABASE_URL gives every environment the same URL.
+        if let Some((_, first, ok)) = done.iter().find(|(url, _, _)| *url == config.url) {
+            print(&format!(
+                "{env}: the same database as {first}, {}",
+                mask_password(&config.url)
+            ));
+            if !ok {
+                failed.push(env.to_string());
+            }
+            continue;
+        }
+        let ok = match create_database(&config, ctx.project_root()).await {
+            Ok(outcome) => {
+                print(&format!("{env}: {outcome}"));
+                true
+            }
+            Err(e) => {
+                print(&format!("{env}: failed: {e:#}"));
+                failed.push(env.to_string());
+                false
+            }
+        };
+        done.push((config.url.clone(), env, ok));
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "the database of {} could not be created (see above); once the server is running and the URL is right, run `unchained db create{}` again",
+            failed.join(" and "),
+            failed
+                .iter()
+                .map(|e| format!(" --env {e}"))
+                .collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// What [`create_database`] found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Created {
+    /// The database was created.
+    Created {
+        /// The database's name.
+        name: String,
+        /// The server, password masked.
+        server: String,
+    },
+    /// It was there already.
+    Exists {
+        /// The database's name.
+        name: String,
+        /// The server, password masked.
+        server: String,
+    },
+    /// A SQLite file: opened, and so created if it was missing.
+    Sqlite {
+        /// The URL.
+        url: String,
+    },
+}
+
+impl std::fmt::Display for Created {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Created::Created { name, server } => write!(f, "created database {name} on {server}"),
+            Created::Exists { name, server } => {
+                write!(f, "database {name} already exists on {server}")
+            }
+            Created::Sqlite { url } => write!(f, "SQLite database {url} is ready"),
+        }
+    }
+}
+
+/// Creates the database that `config.url` names unless it exists: on
+/// PostgreSQL through the server's `postgres` database, on MySQL/MariaDB
+/// through a connection without a database; a SQLite file is created by
+/// opening it.
+pub async fn create_database(config: &DatabaseConfig, root: &Path) -> anyhow::Result<Created> {
+    let backend = crate::connect::backend_of(&config.url)?;
+    if backend == DbBackend::Sqlite {
+        let conn = connect(config, root).await?;
+        let _ = conn.close().await;
+        return Ok(Created::Sqlite {
+            url: config.url.clone(),
+        });
+    }
+    let (server, name) = split_database(&config.url);
+    let Some(name) = name else {
+        anyhow::bail!(
+            "DATABASE_URL {} names no database: add one after the host, e.g. {}/myapp",
+            mask_password(&config.url),
+            mask_password(&server)
+        );
+    };
+    let (maintenance, exists_sql, create_sql) = match backend {
+        DbBackend::Postgres => (
+            with_database(&config.url, "postgres"),
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")),
+        ),
+        _ => (
+            with_database(&config.url, ""),
+            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            format!(
+                "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+                name.replace('`', "``")
+            ),
+        ),
+    };
+    // One connection, and no waiting beyond the connect timeout: a server
+    // that is down should be reported quickly.
+    let admin_config = DatabaseConfig {
+        url: maintenance,
+        max_connections: 1,
+        min_connections: 0,
+        acquire_timeout: config.connect_timeout,
+        ..config.clone()
+    };
+    let shown = mask_password(&server);
+    let admin = connect(&admin_config, root).await.with_context(|| {
+        format!("connect to the server {shown} to create database {name} (is it running?)")
+    })?;
+    let result = async {
+        let exists = admin
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                exists_sql,
+                [name.clone().into()],
+            ))
+            .await
+            .with_context(|| format!("look for database {name} on {shown}"))?
+            .is_some();
+        if exists {
+            return Ok(Created::Exists {
+                name: name.clone(),
+                server: shown.clone(),
+            });
+        }
+        admin.execute_unprepared(&create_sql).await.with_context(|| {
+            format!(
+                "run {create_sql} on {shown}\nhint: the user of DATABASE_URL needs the right to create databases \
+                 (PostgreSQL: ALTER ROLE ... CREATEDB; MySQL: GRANT CREATE ON *.*), or create it as an administrator"
+            )
+        })?;
+        Ok(Created::Created {
+            name: name.clone(),
+            server: shown.clone(),
+        })
+    }
+    .await;
+    let _ = admin.close().await;
+    result
+}
+
+/// Splits a server URL into the server part (scheme, user, host, port,
+/// no path nor query) and the database name (percent-decoded), if any.
+pub fn split_database(url: &str) -> (String, Option<String>) {
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    match base[scheme_end..].find('/') {
+        Some(slash) => {
+            let server = base[..scheme_end + slash].to_owned();
+            let name = percent_decode(&base[scheme_end + slash + 1..]);
+            (server, (!name.is_empty()).then_some(name))
+        }
+        None => (base.to_owned(), None),
+    }
+}
+
+/// `url` with its database replaced by `name` (none when empty); the query
+/// string (`?sslmode=...`) stays.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (server, _) = split_database(url);
+    let query = url.split_once('?').map(|(_, query)| query);
+    let path = if name.is_empty() {
+        String::new()
+    } else {
+        format!("/{name}")
+    };
+    match query {
+        Some(query) => format!("{server}{path}?{query}"),
+        None => format!("{server}{path}"),
+    }
+}
+
+/// Decodes `%XX` escapes, as the drivers do with a URL's database name;
+/// a malformed escape is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod create_tests {
+    use super::*;
+
+    #[test]
+    fn the_database_is_split_off_the_server() {
+        assert_eq!(
+            split_database("postgres://u:p@h:5432/my_app?sslmode=require"),
+            (
+                "postgres://u:p@h:5432".to_owned(),
+                Some("my_app".to_owned())
+            )
+        );
+        assert_eq!(
+            split_database("mysql://root@127.0.0.1:3306/"),
+            ("mysql://root@127.0.0.1:3306".to_owned(), None)
+        );
+        assert_eq!(
+            split_database("mysql://root@127.0.0.1"),
+            ("mysql://root@127.0.0.1".to_owned(), None)
+        );
+        assert_eq!(
+            split_database("postgres://h/a%20b").1.as_deref(),
+            Some("a b")
+        );
+        assert_eq!(
+            split_database("postgres://h/100%").1.as_deref(),
+            Some("100%")
+        );
+        assert_eq!(split_database("postgres://h/%zz").1.as_deref(), Some("%zz"));
+    }
+
+    #[test]
+    fn the_maintenance_url_keeps_the_query() {
+        assert_eq!(
+            with_database("postgres://u@h/app?sslmode=require", "postgres"),
+            "postgres://u@h/postgres?sslmode=require"
+        );
+        assert_eq!(
+            with_database("mysql://root@h:3306/app", ""),
+            "mysql://root@h:3306"
+        );
+    }
+
+    #[test]
+    fn a_url_without_a_database_is_refused_with_an_example() {
+        let config = DatabaseConfig::for_url("postgres://postgres@127.0.0.1:5432");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = runtime
+            .block_on(create_database(&config, Path::new(".")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("names no database") && err.contains("127.0.0.1:5432/myapp"),
+            "{err}"
+        );
+    }
 }

@@ -24,7 +24,7 @@ pub enum ConnectError {
     },
     /// The backend's driver was not compiled in.
     #[error(
-        "DATABASE_URL {url}: this build has no {backend} driver\nhint: enable the `{feature}` feature of unchained-database in your project's Cargo.toml"
+        "DATABASE_URL {url}: this build has no {backend} driver\nhint: build with the `unchained` command and this URL set (e.g. `unchained build --release` with UNCHAINED_DATABASE_URL set): it turns on the `{feature}` feature of unchained-database in Cargo.toml"
     )]
     BackendNotEnabled {
         /// The URL, password masked.

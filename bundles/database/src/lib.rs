@@ -10,6 +10,8 @@
 //!   into `db/migrations/` ([`autogen`]);
 //! - `unchained db upgrade|downgrade|current|history|drop|reset`
 //!   ([`runner`], [`commands`]);
+//! - a warning from `unchained run` when the database lacks migrations
+//!   ([`startup`]);
 //! - with the `testing` feature, [`testing::TestDatabase`]: a fresh database
 //!   per test on SQLite, PostgreSQL or MySQL/MariaDB.
 //!
@@ -28,6 +30,7 @@ mod extract;
 pub mod registry;
 pub mod runner;
 pub mod schema;
+pub mod startup;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod writer;

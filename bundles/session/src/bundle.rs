@@ -66,9 +66,10 @@ fn redis_store(session: &SessionConfig) -> anyhow::Result<Arc<dyn SessionStore>>
 #[cfg(not(feature = "redis"))]
 fn redis_store(_: &SessionConfig) -> anyhow::Result<Arc<dyn SessionStore>> {
     bail!(
-        "SESSION_TYPE = \"redis\" needs the Redis store, which this build of unchained-session leaves out: \
-         add \"redis\" to its features in Cargo.toml (unchained-session = {{ ..., features = [\"bundle\", \"redis\"] }}) \
-         or choose another SESSION_TYPE"
+        "SESSION_TYPE = \"redis\" needs the Redis store, which this build of unchained-session leaves out\n\
+         hint: build with the `unchained` command and this setting in place (e.g. `unchained build --release` \
+         with UNCHAINED_SESSION_TYPE=redis set): it turns on the `redis` feature of unchained-session in \
+         Cargo.toml; or choose another SESSION_TYPE"
     )
 }
 

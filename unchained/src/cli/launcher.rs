@@ -19,7 +19,8 @@ pub const PROJECT_ROOT_VAR: &str = "UNCHAINED_PROJECT_ROOT";
 pub fn launcher_main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
-    if first == "new" || first == "--version" || first == "-V" {
+    // These edit files or run cargo themselves: nothing to build first.
+    if ["new", "build", "--version", "-V"].contains(&first) || super::bundles::is_edit(&args) {
         return local(args);
     }
     let root = match std::env::current_dir() {
@@ -27,6 +28,9 @@ pub fn launcher_main() -> ExitCode {
         Err(_) => None,
     };
     match root {
+        Some(root) if super::reload::requested(&args[1..]) => {
+            super::reload::run_with_reload(&root, &args[1..])
+        }
         Some(root) => delegate(&root, &args[1..]),
         None if first.is_empty() || first == "--help" || first == "-h" || first == "help" => {
             let _ = super::base_command().print_help();
@@ -124,6 +128,9 @@ fn project_command(root: &Path, args: &[OsString]) -> Result<Process, String> {
             root.display()
         ));
     }
+    // Listing a bundle in unchained.toml is all it takes: its crate (and
+    // the drivers the config names) go into Cargo.toml before the build.
+    super::build::prepare(root)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Process::new(cargo);
     command.arg("run").arg("--manifest-path").arg(&manifest);

@@ -6,12 +6,16 @@
 //! The installed `unchained` binary calls [`launcher_main`], which runs
 //! the project's binary through cargo (see [`launcher`]).
 
+mod build;
+mod bundles;
 mod inspect;
 pub mod launcher;
 pub mod new;
+mod reload;
 mod serve;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgMatches, Command};
@@ -24,7 +28,7 @@ use crate::registry::BundleError;
 pub use launcher::launcher_main;
 
 /// Names of the commands the core provides; a bundle may not reuse them.
-pub const CORE_COMMANDS: [&str; 5] = ["new", "run", "urls", "bundles", "config"];
+pub const CORE_COMMANDS: [&str; 6] = ["new", "build", "run", "urls", "bundles", "config"];
 
 /// Entry point of a project's binary: `fn main() -> ExitCode { unchained::cli::project_main() }`.
 pub fn project_main() -> ExitCode {
@@ -52,13 +56,24 @@ pub async fn run_project_cli(args: impl IntoIterator<Item = OsString>) -> ExitCo
         println!("unchained {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    // `new` needs no project; handle it before loading one.
-    if args.get(1).is_some_and(|a| a == "new") {
+    // These only edit files or run cargo: they need no project loaded
+    // (and must work while the project's bundles are not compiled in).
+    if let Some(first) = args
+        .get(1)
+        .filter(|a| *a == "new" || *a == "build")
+        .cloned()
+        .or_else(|| bundles::is_edit(&args).then(|| "bundles".into()))
+    {
         let matches = match base_command().try_get_matches_from(&args) {
             Ok(m) => m,
             Err(e) => return clap_exit(e),
         };
-        return report(new::run(sub(&matches, "new")));
+        let matches = sub(&matches, &first.to_string_lossy());
+        return report(match first.to_str() {
+            Some("new") => new::run(matches),
+            Some("build") => build::run(matches),
+            _ => bundles::edit(matches),
+        });
     }
     let loaded = match load() {
         Ok(loaded) => loaded,
@@ -137,6 +152,8 @@ pub fn base_command() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(new::command())
+        .subcommand(build::command())
+        .subcommand(bundles::command())
 }
 
 /// The full command of a loaded project: core commands plus every
@@ -146,10 +163,6 @@ pub fn full_command(loaded: &LoadedApp) -> Result<Command, Error> {
         .subcommand(serve::command())
         .subcommand(
             Command::new("urls").about("List every route: method, path, handler and bundle"),
-        )
-        .subcommand(
-            Command::new("bundles")
-                .about("Show the bundles in load order, with their dependencies"),
         )
         .subcommand(
             Command::new("config")
@@ -200,12 +213,76 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default `info` level.
+/// Logs to stderr. The default level depends on the command (see
+/// [`default_log_filter`]); `RUST_LOG` overrides it. Colours only on a
+/// terminal, and never with `NO_COLOR` set.
 pub fn init_tracing() {
+    // The launcher and the project's binary both get here before parsing
+    // anything; the first argument is the command in both.
+    let command = std::env::args_os().nth(1);
+    init_tracing_with(default_log_filter(command.as_deref()));
+}
+
+/// Logs to stderr with `default` as the filter unless `RUST_LOG` is set.
+pub fn init_tracing_with(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .try_init();
+}
+
+/// The log filter of `command` (the first argument) when `RUST_LOG` is
+/// unset: `info` for `run`, whose log is the server's; `warn` for every
+/// other command, which prints its result itself and whose INFO lines
+/// (a store ready, a pool opened) would only bury it.
+pub fn default_log_filter(command: Option<&OsStr>) -> &'static str {
+    // sqlx and SeaORM log every statement at INFO.
+    if command.is_some_and(|c| c == "run") {
+        "info,sqlx=warn,sea_orm=warn"
+    } else {
+        "warn,sqlx=warn,sea_orm=warn"
+    }
+}
+
+/// Escape codes garble a log written to a file or a pipe; `NO_COLOR`
+/// (<https://no-color.org>), when set and not empty, turns them off too.
+fn use_colour(terminal: bool, no_color: Option<&OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_run_logs_info_by_default() {
+        assert!(default_log_filter(Some(OsStr::new("run"))).starts_with("info,"));
+        for other in ["db", "users", "session", "config", "new", "--help"] {
+            assert!(
+                default_log_filter(Some(OsStr::new(other))).starts_with("warn,"),
+                "{other}"
+            );
+        }
+        assert!(default_log_filter(None).starts_with("warn,"));
+        for filter in [
+            default_log_filter(Some(OsStr::new("run"))),
+            default_log_filter(None),
+        ] {
+            assert!(filter.contains("sqlx=warn,sea_orm=warn"), "{filter}");
+        }
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+    }
 }

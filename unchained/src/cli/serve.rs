@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use clap::{Arg, ArgMatches, Command, value_parser};
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 
 use crate::app::LoadedApp;
 use crate::error::Error;
@@ -28,15 +28,35 @@ pub(crate) fn command() -> Command {
                 .value_parser(value_parser!(u16))
                 .help("Port to listen on"),
         )
+        .arg(
+            Arg::new("reload")
+                .long("reload")
+                .action(ArgAction::SetTrue)
+                .help("Rebuild and restart on source changes; templates reload without a rebuild"),
+        )
 }
 
 pub(crate) async fn run(loaded: &LoadedApp, matches: &ArgMatches) -> Result<(), Error> {
+    // The launcher strips `--reload` and runs this binary with
+    // UNCHAINED_RELOAD set; a binary that gets the flag itself was started
+    // by hand, and cannot rebuild itself.
+    if matches.get_flag("reload") && std::env::var_os(super::reload::RELOAD_VAR).is_none() {
+        return Err(Error::Io {
+            what: "rebuild a running binary from inside it".to_owned(),
+            message: "--reload is handled by the `unchained` command: \
+                      run `unchained run --reload` in the project folder"
+                .to_owned(),
+        });
+    }
     let host = matches
         .get_one::<IpAddr>("host")
         .copied()
         .unwrap_or([127, 0, 0, 1].into());
     let port = matches.get_one::<u16>("port").copied().unwrap_or(5000);
     let app = loaded.build().await?;
+    for warning in loaded.before_serve(&app).await? {
+        eprintln!("warning: {warning}");
+    }
     let addr = SocketAddr::new(host, port);
     let listener = crate::app::bind(addr).await?;
     eprintln!(

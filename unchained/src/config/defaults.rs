@@ -105,8 +105,13 @@ impl ConfigDefaults {
     }
 
     pub(crate) fn into_provider(self, bundle: &str, _env: Environment) -> BundleDefaults {
+        self.into_named_provider(format!("defaults of bundle {bundle}"))
+    }
+
+    /// A provider whose values `unchained config` attributes to `name`.
+    pub(crate) fn into_named_provider(self, name: String) -> BundleDefaults {
         BundleDefaults {
-            name: format!("defaults of bundle {bundle}"),
+            name,
             values: self.values,
         }
     }

@@ -1,7 +1,8 @@
 //! Layered configuration, built with [`figment`].
 //!
 //! Lowest layer first:
-//! 1. each bundle's [`ConfigDefaults`], in bundle order;
+//! 1. the core's own defaults ([`core_defaults`]), then each bundle's
+//!    [`ConfigDefaults`], in bundle order;
 //! 2. the `[default]` section of `unchained.toml`, then the section of the
 //!    current [`Environment`] (`[development]`, `[production]`, `[test]`);
 //! 3. environment variables `UNCHAINED_<KEY>`.
@@ -46,35 +47,22 @@ pub use file::ConfigFile;
 pub use secret::{CoreConfig, SecretKey, check_production_secret};
 
 /// The keys the core itself reads.
-pub const CORE_KEYS: [&str; 2] = ["SECRET_KEY", "SECRET_KEY_FALLBACKS"];
+pub const CORE_KEYS: [&str; 3] = ["SECRET_KEY", "SECRET_KEY_FALLBACKS", REQUEST_LOG];
 
-/// The known key nearest to `key` (edit distance at most a third of its
-/// length), for "did you mean" hints.
-pub fn closest<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(key, k), k))
-        .filter(|(d, _)| *d <= key.len().max(3) / 3)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k.as_str())
+/// The core's key that turns the request log on: one line per request
+/// (method, path, status, duration) at INFO under `unchained::request`.
+pub const REQUEST_LOG: &str = "REQUEST_LOG";
+
+/// The core's own defaults for `env`, the lowest layer of a project's
+/// config, below every bundle's.
+pub fn core_defaults(env: Environment) -> ConfigDefaults {
+    // A line per request helps while developing; deployed apps usually
+    // have a proxy that logs requests already, so it costs nothing there
+    // unless asked for.
+    ConfigDefaults::new().set(REQUEST_LOG, env == Environment::Development)
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
+pub use crate::suggest::closest;
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "UNCHAINED_";
@@ -255,6 +243,15 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// Adds the core's own defaults ([`core_defaults`]); `unchained config`
+    /// shows them as `core defaults`.
+    pub fn core_defaults(mut self) -> Self {
+        self.figment = self
+            .figment
+            .merge(core_defaults(self.env).into_named_provider("core defaults".to_owned()));
+        self
+    }
+
     /// Adds a bundle's defaults.
     pub fn defaults(mut self, bundle: &str, defaults: ConfigDefaults) -> Self {
         self.figment = self.figment.merge(defaults.into_provider(bundle, self.env));
@@ -322,7 +319,7 @@ pub fn builder_for(
     defaults: impl IntoIterator<Item = (String, ConfigDefaults, &'static [&'static str])>,
 ) -> Result<ConfigBuilder, ConfigError> {
     let file = ConfigFile::load(&root.join(crate::project::MANIFEST))?;
-    let mut builder = Config::builder(env);
+    let mut builder = Config::builder(env).core_defaults();
     for (bundle, bundle_defaults, secrets) in defaults {
         builder = builder
             .defaults(&bundle, bundle_defaults)
