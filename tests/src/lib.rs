@@ -356,3 +356,18 @@ pub fn temp_dir() -> tempfile::TempDir {
         .tempdir()
         .expect("temp dir")
 }
+
+/// The migration files of the project at `project` (`db/migrations/*.rs`),
+/// sorted: oldest first, as their names start with the time.
+pub fn migration_files(project: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(project.join("db/migrations"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}

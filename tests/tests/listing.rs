@@ -25,19 +25,6 @@ fn scaffold(dir: &Path, name: &str, extra: &[&str], env: &[(&str, &str)]) -> (Pa
     )
 }
 
-fn migrations(project: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(project.join("db/migrations"))
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
 /// Steps 2 to 4 of the sessions chapter; returns everything the user saw.
 fn sessions_chapter(project: &Path, env: &[(&str, &str)]) -> String {
     let cargo_before = fs::read_to_string(project.join("Cargo.toml")).unwrap();
@@ -75,7 +62,7 @@ fn sessions_chapter(project: &Path, env: &[(&str, &str)]) -> String {
         "one line says what changed: {said}"
     );
 
-    let files = migrations(project);
+    let files = migration_files(project);
     assert_eq!(files.len(), 1, "one migration file: {files:?}\n{said}");
     let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(
@@ -189,7 +176,7 @@ fn bundles_add_security_gives_login_and_logout() {
 
     let migrate = unchained(&project, &["db", "migrate", "-m", "users"]);
     assert_success(&migrate, "unchained db migrate -m users");
-    let files = migrations(&project);
+    let files = migration_files(&project);
     assert_eq!(files.len(), 1, "{files:?}\n{}", stdout(&migrate));
     assert!(
         files[0].to_string_lossy().ends_with("_users.rs"),

@@ -186,17 +186,7 @@ impl Tutorial {
     }
 
     fn migrations(&self) -> Vec<PathBuf> {
-        let dir = self.cwd.join("db/migrations");
-        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files
+        migration_files(&self.cwd)
     }
 }
 

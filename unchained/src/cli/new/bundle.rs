@@ -249,17 +249,7 @@ pub fn generate_bundle(
     let deps = BundleDependencies::from_project(&cargo, options.model)?;
     let files = render(options, &deps)?;
 
-    let mut written = Vec::new();
-    for (path, text) in files {
-        let target = dir.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
-        }
-        std::fs::write(&target, text)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
-        written.push(target);
-    }
+    let written = super::write_files(&dir, files)?;
     // `bundles` just before "app" (which always loads last anyway), and
     // `[bundle_crates]`, which tells `unchained::project!()` the crate.
     let name = &options.name;

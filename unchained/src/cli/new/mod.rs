@@ -23,10 +23,6 @@ use minijinja::Environment;
 pub use bundle::{BundleOptions, generate_bundle};
 pub use project::{DatabaseServer, ProjectOptions, generate};
 
-/// The checkout this binary was built from; generated projects point at its
-/// crates by path while they are unpublished.
-pub const SOURCE_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-
 /// The `new` command.
 pub fn command() -> Command {
     Command::new("new")
@@ -106,4 +102,24 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
     env
+}
+
+/// Writes `files` (path relative to `dir`, text) into `dir`, creating
+/// folders as needed; returns the paths written.
+fn write_files(
+    dir: &std::path::Path,
+    files: impl IntoIterator<Item = (impl AsRef<std::path::Path>, String)>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (path, text) in files {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::write(&target, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
+        written.push(target);
+    }
+    Ok(written)
 }

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::ArgMatches;
 use minijinja::context;
 
-use super::{SOURCE_ROOT, environment, is_package_name};
+use super::{environment, is_package_name};
+use crate::project::builtin::source_checkout;
 
 macro_rules! project_files {
     ($($path:literal),* $(,)?) => {
@@ -333,7 +334,7 @@ pub fn generate(dir: &Path, options: &ProjectOptions, force: bool) -> anyhow::Re
             );
         }
     }
-    let source = std::fs::canonicalize(SOURCE_ROOT).unwrap_or_else(|_| PathBuf::from(SOURCE_ROOT));
+    let source = source_checkout();
     let env = environment();
     let ctx = context! {
         name => options.name,
@@ -349,24 +350,22 @@ pub fn generate(dir: &Path, options: &ProjectOptions, force: bool) -> anyhow::Re
         test_secret => random_secret("dev-insecure-test-"),
         version => env!("CARGO_PKG_VERSION"),
     };
-    let mut written = Vec::new();
+    let mut files = Vec::new();
     for (path, template) in FILES {
         let text = env
             .render_str(template, &ctx)
             .map_err(|e| anyhow::anyhow!("template {path} failed to render: {e}"))?;
-        let target = dir.join(if *path == "gitignore" {
-            ".gitignore"
-        } else {
-            path
-        });
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
-        }
-        std::fs::write(&target, text)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", target.display()))?;
-        written.push(target);
+        // A dotfile would be hidden in the templates folder.
+        files.push((
+            if *path == "gitignore" {
+                ".gitignore"
+            } else {
+                path
+            },
+            text,
+        ));
     }
+    let written = super::write_files(dir, files)?;
     if options.database {
         let migrations = dir.join("db").join("migrations");
         std::fs::create_dir_all(&migrations)
