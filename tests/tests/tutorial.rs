@@ -754,16 +754,17 @@ fn share_a_session(t: &Tutorial, env: &[(&str, &str)]) {
         "registered on the first instance: {}",
         done.body
     );
+    // In production the session cookie is a `__Host-` cookie.
     let cookie = on_first
         .cookies
-        .get("session")
+        .get("__Host-session")
         .cloned()
         .expect("a session cookie");
 
     let mut on_second = Http::new(second.port);
     on_second
         .cookies
-        .insert("session".to_owned(), cookie.clone());
+        .insert("__Host-session".to_owned(), cookie.clone());
     let sessions = on_second.get("/sessions");
     assert_eq!(
         sessions.status, 200,

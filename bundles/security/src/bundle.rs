@@ -143,7 +143,8 @@ impl Bundle for SecurityBundle {
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(params))
             .await
-            .context("prepare the password hasher")??;
+            .context("prepare the password hasher")??
+            .with_limits(config.hash_limits());
         let tokens = token_signer(ctx.config())?;
         let mailer = Mailer::from_config(&config, ctx.project_root())?;
         tracing::info!(target: "unchained_security", transport = mailer.transport_name(), "security bundle ready");

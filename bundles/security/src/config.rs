@@ -1,6 +1,8 @@
 //! [`SecurityConfig`]: every option of the security bundle, read from the
 //! merged app config under Flask-Security's names where one exists.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use unchained::config::{Config, ConfigDefaults, Environment};
 
@@ -9,6 +11,45 @@ use unchained::config::{Config, ConfigDefaults, Environment};
 /// the options because `SECURITY_PASSWORD_LENGTH_MIN` is checked against
 /// it; the password module enforces it.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// How many hashes run at once, and how long a request waits for a slot
+/// (`SECURITY_HASH_CONCURRENCY`, `SECURITY_HASH_WAIT`); the config owns it
+/// so that it is checked here, and the hasher (the password module) takes
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLimits {
+    /// Hashes running at once (at least 1).
+    pub concurrency: usize,
+    /// Longest wait for a slot; zero answers at once when all are taken.
+    pub wait: Duration,
+}
+
+impl HashLimits {
+    /// One slot per core the process may use, and a 5 second wait.
+    pub fn for_this_machine() -> Self {
+        HashLimits {
+            concurrency: machine_parallelism(),
+            wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Most hashing slots (and threads) a hasher has.
+pub const MAX_CONCURRENCY: usize = 1024;
+
+/// The cores this process may use (`available_parallelism`, 1 when the
+/// platform cannot say).
+pub fn machine_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Smallest accepted `SECURITY_MAX_FORM_BYTES`: below it even a login
+/// form would be refused.
+pub const MIN_FORM_BYTES: usize = 1024;
+
+/// Longest accepted `SECURITY_HASH_WAIT`, in seconds: longer waits are the
+/// unbounded queue the limit is there to prevent.
+pub const MAX_HASH_WAIT: u64 = 60;
 
 /// How mail leaves the app (`MAIL_TRANSPORT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -107,12 +148,29 @@ pub struct SecurityConfig {
     /// (e.g. a webhook receiver).
     #[serde(rename = "SECURITY_CSRF_EXEMPT_PATHS")]
     pub csrf_exempt_paths: Vec<String>,
-    /// `SECURITY_LOGIN_ATTEMPTS_PER_ACCOUNT`: failed logins for one email
-    /// within the window before further attempts get 429; 0 turns it off.
+    /// `SECURITY_MAX_FORM_BYTES`: largest body the CSRF check reads to
+    /// find a form's token; a larger one gets 413. A token sent in the
+    /// `X-CSRF-Token` header lets a bigger body (an upload) through
+    /// unread.
+    #[serde(rename = "SECURITY_MAX_FORM_BYTES")]
+    pub max_form_bytes: usize,
+    /// `SECURITY_HASH_CONCURRENCY`: password hashes running at once; 0
+    /// means one per core (`available_parallelism`).
+    #[serde(rename = "SECURITY_HASH_CONCURRENCY")]
+    pub hash_concurrency: usize,
+    /// `SECURITY_HASH_WAIT`: seconds a request waits for a hashing slot
+    /// before 503 with `Retry-After`; 0 answers at once.
+    #[serde(rename = "SECURITY_HASH_WAIT")]
+    pub hash_wait: u64,
+    /// `SECURITY_LOGIN_ATTEMPTS_PER_ACCOUNT`: password attempts (login
+    /// and change-password) for one email within the window before
+    /// further attempts get 429; 0 turns it off. Counted in the
+    /// `login_attempts` table, so the limit holds across processes.
     #[serde(rename = "SECURITY_LOGIN_ATTEMPTS_PER_ACCOUNT")]
     pub attempts_per_account: u32,
-    /// `SECURITY_LOGIN_ATTEMPTS_PER_ADDRESS`: failed logins from one
-    /// client address within the window; 0 turns it off.
+    /// `SECURITY_LOGIN_ATTEMPTS_PER_ADDRESS`: password attempts from one
+    /// client address (IPv6: one /64 prefix) within the window; 0 turns
+    /// it off.
     #[serde(rename = "SECURITY_LOGIN_ATTEMPTS_PER_ADDRESS")]
     pub attempts_per_address: u32,
     /// `SECURITY_LOGIN_THROTTLE_WINDOW`: the window, in seconds.
@@ -123,6 +181,13 @@ pub struct SecurityConfig {
     /// e.g. `X-Forwarded-For`; empty means the TCP peer address.
     #[serde(rename = "SECURITY_CLIENT_ADDRESS_HEADER")]
     pub client_address_header: String,
+    /// `SECURITY_FRAME_OPTIONS`: who may show the app's HTML pages in a
+    /// frame: `"DENY"` (nobody, the default), `"SAMEORIGIN"` (the app's
+    /// own pages) or `""` (no header: the app decides per response). Sent
+    /// as `X-Frame-Options` and `Content-Security-Policy: frame-ancestors`
+    /// on HTML responses that set neither header themselves.
+    #[serde(rename = "SECURITY_FRAME_OPTIONS")]
+    pub frame_options: String,
     /// `SECURITY_EXTERNAL_URL`: scheme and host that links in emails start
     /// with, e.g. `https://example.com`. Never taken from the request's
     /// `Host` header.
@@ -186,10 +251,17 @@ impl SecurityConfig {
             confirm_email_within: 5 * 86_400,
             csrf_enabled: true,
             csrf_exempt_paths: Vec::new(),
+            // A login or account form is well under 1 KiB; 64 KiB leaves
+            // room for app forms with long text fields.
+            max_form_bytes: 64 * 1024,
+            hash_concurrency: 0,
+            hash_wait: 5,
             attempts_per_account: 5,
             attempts_per_address: 30,
             throttle_window: 900,
             client_address_header: String::new(),
+            // Clickjacking protection unless the app opts out.
+            frame_options: "DENY".into(),
             // Links in mail need the real address in production: no guess.
             external_url: if production {
                 String::new()
@@ -256,6 +328,26 @@ impl SecurityConfig {
                 );
             }
         }
+        if self.max_form_bytes < MIN_FORM_BYTES {
+            anyhow::bail!(
+                "SECURITY_MAX_FORM_BYTES is {}: set at least {MIN_FORM_BYTES} (the default is 65536)",
+                self.max_form_bytes
+            );
+        }
+        if self.hash_concurrency > MAX_CONCURRENCY {
+            anyhow::bail!(
+                "SECURITY_HASH_CONCURRENCY is {}: set at most {} (0 means one per core, the advised value)",
+                self.hash_concurrency,
+                MAX_CONCURRENCY
+            );
+        }
+        if self.hash_wait > MAX_HASH_WAIT {
+            anyhow::bail!(
+                "SECURITY_HASH_WAIT is {} seconds: set at most {MAX_HASH_WAIT} (a few seconds is advised)",
+                self.hash_wait
+            );
+        }
+        self.frame_policy()?;
         if self.throttle_window == 0 {
             anyhow::bail!("SECURITY_LOGIN_THROTTLE_WINDOW is 0: set a window in seconds, e.g. 900");
         }
@@ -296,6 +388,40 @@ impl SecurityConfig {
         )
     }
 
+    /// The hashing limits `SECURITY_HASH_CONCURRENCY` and
+    /// `SECURITY_HASH_WAIT` ask for (concurrency 0: one per core).
+    pub fn hash_limits(&self) -> HashLimits {
+        HashLimits {
+            concurrency: match self.hash_concurrency {
+                0 => machine_parallelism(),
+                n => n,
+            },
+            wait: Duration::from_secs(self.hash_wait),
+        }
+    }
+
+    /// `SECURITY_FRAME_OPTIONS` as the pair of headers to send: the
+    /// `X-Frame-Options` value and the `Content-Security-Policy` one;
+    /// `None` for `""`; an error naming the key for any other value
+    /// ([`validate`](Self::validate) refuses it at startup).
+    pub fn frame_policy(&self) -> anyhow::Result<Option<(&'static str, &'static str)>> {
+        // Read on every HTML response: compared in place, no allocation.
+        let value = self.frame_options.trim();
+        if value.eq_ignore_ascii_case("DENY") {
+            Ok(Some(("DENY", "frame-ancestors 'none'")))
+        } else if value.eq_ignore_ascii_case("SAMEORIGIN") {
+            Ok(Some(("SAMEORIGIN", "frame-ancestors 'self'")))
+        } else if value.is_empty() {
+            Ok(None)
+        } else {
+            anyhow::bail!(
+                "SECURITY_FRAME_OPTIONS = {:?} is not a frame policy: use \"DENY\", \"SAMEORIGIN\", \
+                 or \"\" to send no frame headers",
+                self.frame_options
+            )
+        }
+    }
+
     /// The external URL without a trailing slash.
     pub fn external_base(&self) -> &str {
         self.external_url.trim_end_matches('/')
@@ -318,6 +444,6 @@ mod defaults_tests {
                 format!("{:?}", SecurityConfig::defaults_for(env))
             );
         }
-        assert_eq!(defaults(Environment::Test).keys().count(), 33);
+        assert_eq!(defaults(Environment::Test).keys().count(), 37);
     }
 }

@@ -12,6 +12,14 @@
 //! The check is [`check_request`]; the bundle's middleware (in the
 //! `middleware` module) runs it around every route.
 //!
+//! To find a form's token the check reads the body, at most
+//! `SECURITY_MAX_FORM_BYTES` of it (64 KiB by default): a larger body gets
+//! 413 Payload Too Large, from its `Content-Length` before anything is
+//! read, or as soon as a chunked body passes the limit. The urlencoded
+//! pairs are scanned in place; only the token's value is decoded. A token
+//! in the `X-CSRF-Token` header leaves the body unread (for uploads
+//! larger than the limit).
+//!
 //! ```ignore
 //! async fn form(csrf: CsrfToken, State(app): State<AppState>) -> Response {
 //!     app.render("edit.html", minijinja::context! { csrf_token => csrf.0 })
@@ -19,11 +27,14 @@
 //! // <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
 //! ```
 
-use axum::body::{Body, to_bytes};
+use std::borrow::Cow;
+
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use http::{Method, StatusCode, header};
+use http::{HeaderMap, Method, StatusCode, header};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use unchained_session::{Session, SessionError};
 
 use crate::config::SecurityConfig;
@@ -37,9 +48,6 @@ pub const FORM_FIELD: &str = "csrf_token";
 pub const HEADER: &str = "x-csrf-token";
 /// Path prefix of the JSON API, which refuses anything but JSON itself.
 pub const API_PREFIX: &str = "/api/v1/auth/";
-
-/// Largest body buffered to find the token.
-const MAX_FORM_BYTES: usize = 16 * 1024 * 1024;
 
 /// The message of a refused request.
 pub const FAILURE_MESSAGE: &str = "CSRF check failed: the form's csrf_token is missing or does not match this session. Reload the page and submit \
@@ -119,47 +127,14 @@ fn form_kind(parts: &Parts) -> Option<FormKind> {
     }
 }
 
-fn token_in_urlencoded(body: &[u8]) -> Option<String> {
-    form_urlencoded_pairs(body)
-        .into_iter()
+/// The first `csrf_token` value of an urlencoded body. `form_urlencoded`
+/// yields each pair as slices of `body`, allocating only for a key or
+/// value that needs decoding, and each pair is dropped before the next: a
+/// body of a million empty pairs costs no memory beyond itself.
+fn token_in_urlencoded(body: &[u8]) -> Option<Cow<'_, str>> {
+    form_urlencoded::parse(body)
         .find(|(k, _)| k == FORM_FIELD)
         .map(|(_, v)| v)
-}
-
-/// Decodes `application/x-www-form-urlencoded` pairs.
-fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(body);
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn token_in_multipart(body: &[u8], boundary: &str) -> Option<String> {
@@ -183,6 +158,46 @@ fn token_in_multipart(body: &[u8], boundary: &str) -> Option<String> {
     None
 }
 
+/// The answer to a body larger than `limit`.
+fn too_large(limit: usize) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "The form is larger than {limit} bytes (SECURITY_MAX_FORM_BYTES): send less, or send the CSRF \
+             token in the X-CSRF-Token header."
+        ),
+    )
+        .into_response()
+}
+
+/// The declared `Content-Length`, when there is one that parses.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Reads `body`, at most `limit` bytes: 413 past the limit, 400 when the
+/// body cannot be read (a malformed chunk, a client that went away).
+async fn read_limited(body: Body, limit: usize) -> Result<axum::body::Bytes, Response> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Err(e) => {
+            tracing::debug!(target: "unchained_security", "reading a form body failed: {e}");
+            Err((
+                StatusCode::BAD_REQUEST,
+                "The request body could not be read.",
+            )
+                .into_response())
+        }
+    }
+}
+
 fn failure() -> Response {
     (StatusCode::BAD_REQUEST, FAILURE_MESSAGE).into_response()
 }
@@ -202,7 +217,9 @@ fn is_exempt(config: &SecurityConfig, parts: &Parts) -> bool {
 
 /// Checks the CSRF token of `request` under `config`: `Ok` gives the
 /// request back (its body rebuilt when it had to be read), `Err` is the
-/// answer to send instead (400, or the session store's error).
+/// answer to send instead (400; 413 for a body over
+/// `SECURITY_MAX_FORM_BYTES` that had to be read; or the session store's
+/// error).
 ///
 /// The session must already be in the request's extensions (the session
 /// bundle's layer runs outside the security bundle's): without one an
@@ -217,6 +234,16 @@ pub async fn check_request(config: &SecurityConfig, request: Request) -> Result<
     let Some(kind) = kind else {
         return Ok(Request::from_parts(parts, body));
     };
+    let limit = config.max_form_bytes;
+    // A body that will have to be read (no header token) and declares
+    // itself too large is refused before the session store is asked or a
+    // byte is read; a chunked one is cut off by `read_limited` as soon as
+    // it passes the limit.
+    if !parts.headers.contains_key(HEADER)
+        && content_length(&parts.headers).is_some_and(|n| n > limit as u64)
+    {
+        return Err(too_large(limit));
+    }
     let Some(session) = parts.extensions.get::<Session>().cloned() else {
         tracing::error!(target: "unchained_security", "CSRF check without a session layer: refusing the request");
         return Err(failure());
@@ -237,22 +264,17 @@ pub async fn check_request(config: &SecurityConfig, request: Request) -> Result<
         }
         return Err(failure());
     }
-    let bytes = match to_bytes(body, MAX_FORM_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return Err((StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response());
-        }
-    };
+    let bytes = read_limited(body, limit).await?;
     let sent = match kind {
         FormKind::UrlEncoded => token_in_urlencoded(&bytes),
-        FormKind::Multipart(boundary) => token_in_multipart(&bytes, &boundary),
+        FormKind::Multipart(boundary) => token_in_multipart(&bytes, &boundary).map(Cow::Owned),
         FormKind::Plain => None,
     };
-    match sent {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
-            Ok(Request::from_parts(parts, Body::from(bytes)))
-        }
-        _ => Err(failure()),
+    let valid = sent.is_some_and(|token| constant_time_eq(token.as_bytes(), expected.as_bytes()));
+    if valid {
+        Ok(Request::from_parts(parts, Body::from(bytes)))
+    } else {
+        Err(failure())
     }
 }
 
@@ -276,9 +298,44 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding_is_lenient() {
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("a+b%20c"), "a b c");
+    fn the_token_is_found_without_copying_the_body() {
+        // A plain token is borrowed from the body: nothing is allocated.
+        let body = format!("{}csrf_token=abc-DEF_123", "a&".repeat(10_000));
+        assert!(matches!(
+            token_in_urlencoded(body.as_bytes()),
+            Some(Cow::Borrowed("abc-DEF_123"))
+        ));
+        // Decoding stays lenient.
+        assert_eq!(
+            token_in_urlencoded(b"csrf_token=a%2").as_deref(),
+            Some("a%2")
+        );
+        assert_eq!(
+            token_in_urlencoded(b"csrf_token=%zz+b").as_deref(),
+            Some("%zz b")
+        );
+        // The first one counts.
+        assert_eq!(
+            token_in_urlencoded(b"csrf_token=1&csrf_token=2").as_deref(),
+            Some("1")
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_limit() {
+        assert_eq!(
+            read_limited(Body::from("x".repeat(100)), 100)
+                .await
+                .unwrap()
+                .len(),
+            100
+        );
+        let refused = read_limited(Body::from("x".repeat(101)), 100)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, "10000000".parse().unwrap());
+        assert_eq!(content_length(&headers), Some(10_000_000));
     }
 }

@@ -43,6 +43,7 @@
 //! in `provides`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -273,6 +274,12 @@ pub async fn resolve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let resolved = settle(security, &session, found, user_agent).await?;
+    if resolved.is_some()
+        && let Some(seen) = parts.extensions.get::<UserSeen>()
+    {
+        // The response is this user's: the middleware marks it no-store.
+        seen.mark();
+    }
     parts.extensions.insert(Resolved(resolved.clone()));
     Ok(resolved)
 }
@@ -328,5 +335,22 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Service(security) = Service::<Security>::from_request_parts(parts, state).await?;
         resolve(parts, &security).await.map(MaybeUser)
+    }
+}
+
+/// Set by `extract::resolve` when the request turned out to have a
+/// logged-in user, read by the bundle's middleware once the handler is
+/// done. The request, extensions and all, moves into the handler, so the
+/// middleware keeps its own handle on the shared flag.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UserSeen(Arc<AtomicBool>);
+
+impl UserSeen {
+    pub(crate) fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
     }
 }

@@ -9,8 +9,9 @@ use unchained_session::Session;
 
 use crate::mail::Email;
 use crate::models::{normalize_email, user};
-use crate::password::PolicyError;
+use crate::password::{HashError, HasherBusy, PolicyError};
 use crate::service::{Security, UserError};
+use crate::throttle::{Reservation, ThrottleError};
 use crate::tokens::{TokenError, TokenPurpose};
 
 /// The one message for a wrong email or password, whichever it was.
@@ -34,7 +35,13 @@ pub enum LoginFailure {
     Unconfirmed,
     /// The database or hasher failed (logged).
     Internal,
+    /// Every password hashing slot stayed taken: 503, try again after
+    /// this long.
+    Busy(Duration),
 }
+
+/// The one message for a server at its hashing capacity.
+pub const BUSY: &str = "The server is busy, please try again in a few seconds.";
 
 impl LoginFailure {
     /// The message shown to the user.
@@ -51,13 +58,38 @@ impl LoginFailure {
                     .to_owned()
             }
             LoginFailure::Internal => SOMETHING_WENT_WRONG.to_owned(),
+            LoginFailure::Busy(_) => BUSY.to_owned(),
         }
     }
+}
+
+fn busy(e: HasherBusy) -> LoginFailure {
+    tracing::warn!(target: "unchained_security", "login refused: {e}");
+    LoginFailure::Busy(e.retry_after)
 }
 
 fn internal(e: impl std::fmt::Display) -> LoginFailure {
     tracing::error!(target: "unchained_security", "login failed on the server side: {e}");
     LoginFailure::Internal
+}
+
+/// Reserves a password attempt for `account` from `address` before any
+/// hashing (see [`crate::throttle`]): `Err` carries how long to wait, or
+/// `None` when the throttle's counters failed (logged; the attempt is
+/// refused rather than let through uncounted).
+async fn reserve_attempt(
+    security: &Security,
+    account: &str,
+    address: &str,
+) -> Result<Reservation, Option<Duration>> {
+    match security.throttle().reserve(account, address).await {
+        Ok(reservation) => Ok(reservation),
+        Err(ThrottleError::Throttled(t)) => Err(Some(t.retry_after)),
+        Err(e) => {
+            tracing::error!(target: "unchained_security", "{e}");
+            Err(None)
+        }
+    }
 }
 
 /// Checks the credentials (throttled, constant work whether or not the
@@ -69,12 +101,12 @@ pub async fn check_login(
     address: &str,
 ) -> Result<user::Model, LoginFailure> {
     let account = normalize_email(email);
-    security
-        .throttle()
-        .check(&account, address)
-        .map_err(|t| LoginFailure::Throttled(t.retry_after))?;
+    // Every early return below keeps the reservation: it counts as a
+    // failure unless the password turns out right.
+    let reservation = reserve_attempt(security, &account, address)
+        .await
+        .map_err(|refused| refused.map_or(LoginFailure::Internal, LoginFailure::Throttled))?;
     if password.chars().count() > crate::password::MAX_PASSWORD_CHARS {
-        security.throttle().record_failure(&account, address);
         return Err(LoginFailure::Invalid);
     }
     let Some(user) = security
@@ -82,20 +114,35 @@ pub async fn check_login(
         .await
         .map_err(internal)?
     else {
-        security.hasher().verify_dummy(password).await;
-        security.throttle().record_failure(&account, address);
+        if let Err(e) = security.hasher().verify_dummy(password).await {
+            // No hashing slot: the attempt never reached the hasher.
+            security.throttle().give_back(reservation).await;
+            return Err(busy(e));
+        }
         return Err(LoginFailure::Invalid);
     };
-    let verification = security.hasher().verify(password, &user.password).await;
+    let verification = match security.hasher().verify(password, &user.password).await {
+        Ok(verification) => verification,
+        Err(e) => {
+            security.throttle().give_back(reservation).await;
+            return Err(busy(e));
+        }
+    };
     if !verification.valid {
-        security.throttle().record_failure(&account, address);
         return Err(LoginFailure::Invalid);
     }
-    security.throttle().reset_account(&account);
+    security.throttle().succeeded(reservation).await;
     let user = if verification.needs_rehash {
-        let hash = security.hasher().hash(password).await.map_err(internal)?;
-        tracing::info!(target: "unchained_security", user_id = user.id, "password hash upgraded to the configured parameters");
-        security.store_hash(user, hash).await.map_err(internal)?
+        // The password was right: when no slot frees up for the new hash,
+        // log in with the old one and upgrade at a later login.
+        match security.hasher().hash(password).await {
+            Ok(hash) => {
+                tracing::info!(target: "unchained_security", user_id = user.id, "password hash upgraded to the configured parameters");
+                security.store_hash(user, hash).await.map_err(internal)?
+            }
+            Err(HashError::Busy(_)) => user,
+            Err(e) => return Err(internal(e)),
+        }
     } else {
         user
     };
@@ -132,6 +179,10 @@ pub enum FlowError {
     /// The current password given for a change is wrong.
     #[error("The current password is wrong.")]
     WrongPassword,
+    /// Too many wrong passwords for the account or from the address: 429,
+    /// try again after this long (see [`crate::throttle`]).
+    #[error("Too many wrong passwords. Try again in {} minute(s).", .0.as_secs().div_ceil(60).max(1))]
+    Throttled(Duration),
     /// The new password equals the current one.
     #[error("The new password must differ from the current one.")]
     SamePassword,
@@ -144,12 +195,82 @@ pub enum FlowError {
     /// The database, hasher or session store failed (logged).
     #[error("{}", SOMETHING_WENT_WRONG)]
     Internal,
+    /// The user's other sessions could not be ended around a password
+    /// change or reset (the session store failed; logged): answered with
+    /// 503, never as a success, since a session an attacker holds would
+    /// outlive the new password.
+    #[error("{}", sessions_not_ended_message(*password_changed))]
+    SessionsNotEnded {
+        /// Whether the new password was stored all the same (the store
+        /// failed after it was): the message says so, as retrying the same
+        /// request then cannot work.
+        password_changed: bool,
+    },
+    /// Every password hashing slot stayed taken: answer 503 with
+    /// `Retry-After` of this long.
+    #[error("{}", BUSY)]
+    Busy(Duration),
+}
+
+impl FlowError {
+    /// When the server was at capacity: the `Retry-After` to send with a
+    /// 503.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FlowError::Busy(after) => Some(*after),
+            _ => None,
+        }
+    }
+}
+
+impl From<HasherBusy> for FlowError {
+    fn from(e: HasherBusy) -> Self {
+        tracing::warn!(target: "unchained_security", "request refused: {e}");
+        FlowError::Busy(e.retry_after)
+    }
+}
+
+/// The message of [`FlowError::SessionsNotEnded`].
+fn sessions_not_ended_message(password_changed: bool) -> &'static str {
+    if password_changed {
+        "Your new password is set, but your other sessions could not be signed out because the \
+         session store is unavailable: sign them out from your sessions page once the site works \
+         again."
+    } else {
+        "Your password was not changed: your other sessions could not be signed out because the \
+         session store is unavailable. Please try again in a moment."
+    }
+}
+
+/// Ends `user_id`'s sessions except `keep`, as a password change or reset
+/// must: a failure is logged and becomes [`FlowError::SessionsNotEnded`].
+async fn end_sessions_for_password(
+    security: &Security,
+    user_id: i32,
+    keep: Option<&str>,
+    password_changed: bool,
+) -> Result<(), FlowError> {
+    match security.end_sessions(user_id, keep).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(
+                target: "unchained_security",
+                user_id,
+                password_changed,
+                "ending the user's other sessions for a password change failed: {e}"
+            );
+            Err(FlowError::SessionsNotEnded { password_changed })
+        }
+    }
 }
 
 /// An account operation's error as a flow error: the user's own mistakes
 /// are kept, anything else is logged (`what` failed) and becomes
 /// [`FlowError::Internal`].
 fn from_user_error(e: UserError, what: &str) -> FlowError {
+    if let UserError::Hash(HashError::Busy(busy)) = e {
+        return busy.into();
+    }
     if e.is_user_facing() {
         FlowError::User(e)
     } else {
@@ -247,7 +368,7 @@ pub async fn register(
         Ok(Some(existing)) => {
             if config.confirmable {
                 // As slow as creating an account, which hashes the password.
-                security.hasher().verify_dummy(password).await;
+                security.hasher().verify_dummy(password).await?;
                 send_mail(
                     app,
                     security,
@@ -279,38 +400,59 @@ pub async fn register(
 }
 
 /// Changes the password of `user` after checking the current one, ends
-/// the user's other sessions and keeps this one.
+/// the user's other sessions and keeps this one. When the other sessions
+/// cannot be ended the change fails with
+/// [`FlowError::SessionsNotEnded`]. The check is throttled
+/// like a login, on the same counters (the account's email and the
+/// client `address`), so a stolen session cookie is no way around the
+/// login throttle.
 pub async fn change_password(
     security: &Security,
     session: &Session,
     user: &user::Model,
     current: &str,
     new: &str,
+    address: &str,
 ) -> Result<(), FlowError> {
     let fresh = match security.find_user(user.id).await {
         Ok(Some(u)) => u,
         _ => return Err(FlowError::Internal),
     };
-    if current.chars().count() > crate::password::MAX_PASSWORD_CHARS
-        || !security
-            .hasher()
-            .verify(current, &fresh.password)
-            .await
-            .valid
-    {
+    // Kept (counted as a failure) on every early return below.
+    let reservation = reserve_attempt(security, &normalize_email(&fresh.email), address)
+        .await
+        .map_err(|refused| refused.map_or(FlowError::Internal, FlowError::Throttled))?;
+    if current.chars().count() > crate::password::MAX_PASSWORD_CHARS {
         return Err(FlowError::WrongPassword);
     }
+    let verification = match security.hasher().verify(current, &fresh.password).await {
+        Ok(verification) => verification,
+        Err(e) => {
+            // No hashing slot: the attempt never reached the hasher.
+            security.throttle().give_back(reservation).await;
+            return Err(e.into());
+        }
+    };
+    if !verification.valid {
+        return Err(FlowError::WrongPassword);
+    }
+    security.throttle().succeeded(reservation).await;
     if current == new {
         return Err(FlowError::SamePassword);
     }
+    crate::password::check_new_password(new, security.config().password_length_min)?;
+    // Other sessions end before the password changes and again after: a
+    // store that is down fails the request with nothing changed (it can be
+    // retried), and a session opened with the old password in between
+    // ends too. Only when the store fails between the two is the password
+    // changed without the sessions ended, and the error says so.
+    let current_id = session.id().await.ok().flatten();
+    end_sessions_for_password(security, user.id, current_id.as_deref(), false).await?;
     security
         .set_password(fresh, new)
         .await
         .map_err(|e| from_user_error(e, "password change"))?;
-    let current_id = session.id().await.ok().flatten();
-    if let Err(e) = security.end_sessions(user.id, current_id.as_deref()).await {
-        tracing::error!(target: "unchained_security", "ending other sessions after a password change failed: {e}");
-    }
+    end_sessions_for_password(security, user.id, current_id.as_deref(), true).await?;
     // A new id and CSRF token for the session that made the change.
     if session.regenerate().await.is_err() || crate::csrf::rotate_token(session).await.is_err() {
         tracing::warn!(target: "unchained_security", "could not renew the session after a password change");
@@ -378,20 +520,23 @@ pub async fn check_reset_token(security: &Security, token: &str) -> Result<user:
 }
 
 /// Sets a new password with a reset token and ends every session of the
-/// user.
+/// user; when they cannot be ended it fails with
+/// [`FlowError::SessionsNotEnded`].
 pub async fn reset_password(
     security: &Security,
     token: &str,
     password: &str,
 ) -> Result<user::Model, FlowError> {
     let user = check_reset_token(security, token).await?;
+    crate::password::check_new_password(password, security.config().password_length_min)?;
+    // Before and after, as in `change_password`: a store that is down
+    // leaves the token unused, to be retried.
+    end_sessions_for_password(security, user.id, None, false).await?;
     let user = security
         .set_password(user, password)
         .await
         .map_err(|e| from_user_error(e, "password reset"))?;
-    if let Err(e) = security.end_sessions(user.id, None).await {
-        tracing::error!(target: "unchained_security", "ending sessions after a password reset failed: {e}");
-    }
+    end_sessions_for_password(security, user.id, None, true).await?;
     tracing::info!(target: "unchained_security", user_id = user.id, "password reset");
     Ok(user)
 }

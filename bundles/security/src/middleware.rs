@@ -38,23 +38,83 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::future::BoxFuture;
 use http::request::Parts;
+use http::{HeaderValue, header};
 use tower::{Layer, Service};
 
-use crate::extract::{AuthError, require_user, wants_json};
+use crate::config::SecurityConfig;
+use crate::extract::{AuthError, UserSeen, require_user, wants_json};
 use crate::service::Security;
 
 /// The bundle's middleware around every route: makes [`Security`]
 /// reachable by the guard layers (see the module docs for this contract),
-/// then runs the CSRF check (`csrf::check_request`).
+/// then runs the CSRF check (`csrf::check_request`); on the way out it
+/// adds the headers of [`protect_response`].
 pub async fn security_middleware(
     State(security): State<Security>,
     mut request: Request,
     next: Next,
 ) -> Response {
     request.extensions_mut().insert(security.clone());
-    match crate::csrf::check_request(security.config(), request).await {
+    let user_seen = UserSeen::default();
+    request.extensions_mut().insert(user_seen.clone());
+    let mut response = match crate::csrf::check_request(security.config(), request).await {
         Ok(request) => next.run(request).await,
         Err(refused) => refused,
+    };
+    protect_response(security.config(), user_seen.get(), &mut response);
+    response
+}
+
+/// The headers every response through the bundle gets, each only where
+/// the handler did not set it itself:
+///
+/// - `Cache-Control: no-store` when the request had a logged-in user, so
+///   no browser or shared cache keeps a page made for one user (the back
+///   button after logout, a proxy serving it to the next visitor);
+/// - `X-Frame-Options` and `Content-Security-Policy: frame-ancestors` on
+///   HTML, per `SECURITY_FRAME_OPTIONS`, so another site cannot frame a
+///   page to trick clicks on it. A handler's own `X-Frame-Options`, or
+///   `frame-ancestors` in its `Content-Security-Policy`, means it chose
+///   its framing: neither header is added then. Another policy of its
+///   own is kept whole, not merged (only `X-Frame-Options` is added).
+pub fn protect_response(config: &SecurityConfig, logged_in: bool, response: &mut Response) {
+    let headers = response.headers_mut();
+    if logged_in && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .get(..9)
+                .is_some_and(|t| t.eq_ignore_ascii_case("text/html"))
+        });
+    if !html || headers.contains_key(header::X_FRAME_OPTIONS) {
+        return;
+    }
+    // A handler that chose its framing in either header keeps that choice:
+    // adding the other would contradict it.
+    let own_csp = headers.get_all(header::CONTENT_SECURITY_POLICY);
+    if own_csp.iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("frame-ancestors"))
+    }) {
+        return;
+    }
+    let has_csp = own_csp.iter().next().is_some();
+    // validate_config refused any other value before the app started.
+    if let Ok(Some((frame_options, csp))) = config.frame_policy() {
+        headers.insert(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static(frame_options),
+        );
+        if !has_csp {
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(csp),
+            );
+        }
     }
 }
 
@@ -192,6 +252,60 @@ mod tests {
 
     async fn secret() -> &'static str {
         "secret"
+    }
+
+    fn html(headers: &[(header::HeaderName, &'static str)]) -> Response {
+        let mut response = Response::new(Body::empty());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        for (name, value) in headers {
+            response
+                .headers_mut()
+                .insert(name.clone(), HeaderValue::from_static(value));
+        }
+        response
+    }
+
+    #[test]
+    fn protect_response_keeps_what_the_handler_set() {
+        let config =
+            crate::config::SecurityConfig::defaults_for(unchained::config::Environment::Test);
+        let mut plain = html(&[]);
+        protect_response(&config, true, &mut plain);
+        assert_eq!(plain.headers()[header::CACHE_CONTROL], "no-store");
+        assert_eq!(plain.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(
+            plain.headers()[header::CONTENT_SECURITY_POLICY],
+            "frame-ancestors 'none'"
+        );
+
+        let mut own = html(&[
+            (header::CACHE_CONTROL, "private, max-age=60"),
+            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+        ]);
+        protect_response(&config, true, &mut own);
+        assert_eq!(own.headers()[header::CACHE_CONTROL], "private, max-age=60");
+        assert_eq!(own.headers()[header::X_FRAME_OPTIONS], "SAMEORIGIN");
+        // A frame-ancestors of ours would override the handler's choice.
+        assert!(!own.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+
+        let mut csp = html(&[(header::CONTENT_SECURITY_POLICY, "default-src 'self'")]);
+        protect_response(&config, false, &mut csp);
+        assert_eq!(
+            csp.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'self'"
+        );
+        assert_eq!(csp.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert!(!csp.headers().contains_key(header::CACHE_CONTROL));
+
+        let mut framed = html(&[(
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors https://partner.example",
+        )]);
+        protect_response(&config, false, &mut framed);
+        assert!(!framed.headers().contains_key(header::X_FRAME_OPTIONS));
     }
 
     #[tokio::test]

@@ -127,6 +127,7 @@ impl Security {
         sessions: SessionManager,
     ) -> Self {
         let throttle = LoginThrottle::new(
+            db.clone(),
             config.attempts_per_account,
             config.attempts_per_address,
             Duration::from_secs(config.throttle_window),
@@ -165,7 +166,7 @@ impl Security {
         &self.inner.mailer
     }
 
-    /// The login throttle.
+    /// The throttle of every route that checks a password.
     pub fn throttle(&self) -> &LoginThrottle {
         &self.inner.throttle
     }

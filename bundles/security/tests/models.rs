@@ -22,10 +22,19 @@ async fn migrate_sees_the_tables(backend: &str) {
         .map(|m| (unchained_security::BUNDLE_NAME.to_owned(), m))
         .collect();
     let names: Vec<String> = models.iter().map(|(_, m)| m.table_name()).collect();
-    assert_eq!(names, ["users", "roles", "user_roles", "user_sessions"]);
+    assert_eq!(
+        names,
+        [
+            "users",
+            "roles",
+            "user_roles",
+            "user_sessions",
+            "login_attempts"
+        ]
+    );
     let quiet: unchained_database::runner::Printer = Arc::new(|_: &str| {});
 
-    // Before the tables exist, migrate writes a file creating all four.
+    // Before the tables exist, migrate writes a file creating all five.
     let runner = Runner::new(conn, Vec::new(), quiet.clone()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let outcome = migrate(
@@ -42,7 +51,13 @@ async fn migrate_sees_the_tables(backend: &str) {
         panic!("{backend}: expected a migration creating the tables");
     };
     let text = std::fs::read_to_string(path).unwrap();
-    for table in ["users", "roles", "user_roles", "user_sessions"] {
+    for table in [
+        "users",
+        "roles",
+        "user_roles",
+        "user_sessions",
+        "login_attempts",
+    ] {
         assert!(
             text.contains(table),
             "{backend}: {table} missing from the migration:\n{text}"

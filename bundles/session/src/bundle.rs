@@ -2,16 +2,18 @@
 //! Unchained app, built from config.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use unchained::App;
 use unchained::axum::Router;
 use unchained::bundle::BundleCli;
-use unchained::config::CoreConfig;
+use unchained::config::{CoreConfig, mask_url_password};
 use unchained::prelude::*;
 
 use crate::command::SessionCommand;
 use crate::config::{SessionConfig, SessionType};
+use crate::id::SessionId;
 use crate::manager::SessionManager;
 use crate::signer::CookieSigner;
 use crate::store::{
@@ -73,8 +75,32 @@ fn redis_store(_: &SessionConfig) -> anyhow::Result<Arc<dyn SessionStore>> {
     )
 }
 
+/// The session cookie's default name in production, where the cookie
+/// can be a `__Host-` cookie (see the session bundle's docs).
+pub const PRODUCTION_COOKIE_NAME: &str = "__Host-session";
+
+/// The name used when [`PRODUCTION_COOKIE_NAME`] cannot apply: the one
+/// Flask uses, and this bundle's default outside production.
+const PLAIN_COOKIE_NAME: &str = "session";
+
+/// The bundle's typed config, checked.
+///
+/// In production the defaults name the cookie `__Host-session`: browsers
+/// accept a `__Host-` cookie only when it is `Secure`, has `Path=/` and no
+/// `Domain`, so a sibling subdomain (or a man in the middle on plain http)
+/// cannot plant one that this app would read. When the project's other
+/// cookie settings rule that out (a `SESSION_COOKIE_DOMAIN`, another path,
+/// `SESSION_COOKIE_SECURE = false`) the default falls back to `session`
+/// rather than failing; a `SESSION_COOKIE_NAME` the project sets is always
+/// used as written.
 fn read_config(config: &Config) -> anyhow::Result<SessionConfig> {
-    let typed: SessionConfig = config.extract()?;
+    let mut typed: SessionConfig = config.extract()?;
+    if typed.cookie_name == PRODUCTION_COOKIE_NAME
+        && !config.is_explicit("SESSION_COOKIE_NAME")
+        && (typed.cookie_domain.is_some() || typed.cookie_path != "/" || !typed.cookie_secure)
+    {
+        typed.cookie_name = PLAIN_COOKIE_NAME.to_owned();
+    }
     typed.validate().map_err(anyhow::Error::msg)?;
     Ok(typed)
 }
@@ -99,6 +125,60 @@ fn signer(config: &Config, session: &SessionConfig) -> anyhow::Result<Option<Coo
         .map_err(anyhow::Error::msg)
 }
 
+/// How long the startup check waits for the store's answer: long enough
+/// for a store across a network, short enough not to hold up a start.
+const STARTUP_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where `store` keeps sessions, for the startup warning: the Redis URL or
+/// the database URL with its password masked, or the folder.
+fn store_location(store: &dyn SessionStore, session: &SessionConfig, config: &Config) -> String {
+    match store.name() {
+        "redis" => format!(
+            "redis at {} (SESSION_REDIS)",
+            mask_url_password(&session.redis_url)
+        ),
+        "sqlalchemy" => match config.get::<String>("DATABASE_URL") {
+            Ok(url) => format!(
+                "table {} at {} (DATABASE_URL)",
+                session.sql_table,
+                mask_url_password(&url)
+            ),
+            Err(_) => format!("table {} (DATABASE_URL)", session.sql_table),
+        },
+        "filesystem" => format!("folder {} (SESSION_FILE_DIR)", session.file_dir.display()),
+        other => other.to_owned(),
+    }
+}
+
+/// Reads one random id from `store` and returns a warning (naming the
+/// store, its URL with the password masked, and the error) when that
+/// fails; `None` when it works. Without it a store that is down
+/// at startup is only noticed when requests start getting 503.
+///
+/// Only the stores that live outside this process are asked; the app
+/// starts either way, as each request reconnects (see the stores' docs).
+pub async fn check_store(
+    store: &dyn SessionStore,
+    session: &SessionConfig,
+    config: &Config,
+) -> Option<String> {
+    if !matches!(store.name(), "redis" | "sqlalchemy" | "filesystem") {
+        return None;
+    }
+    let probe = SessionId::generate(crate::config::MIN_ID_BYTES);
+    let error = match tokio::time::timeout(STARTUP_CHECK_TIMEOUT, store.load(&probe)).await {
+        Ok(Ok(_)) => return None,
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no answer within {} s", STARTUP_CHECK_TIMEOUT.as_secs()),
+    };
+    Some(format!(
+        "the session store failed a test read at startup: {} ({error}); the app starts anyway and \
+         requests that use the session get 503 until the store works: start the store (for a missing \
+         table, run `unchained db upgrade`), or fix SESSION_TYPE and its settings",
+        store_location(store, session, config)
+    ))
+}
+
 #[unchained::bundle]
 impl Bundle for SessionBundle {
     fn name(&self) -> &'static str {
@@ -106,10 +186,20 @@ impl Bundle for SessionBundle {
     }
 
     fn config_defaults(&self, env: Environment) -> ConfigDefaults {
+        let production = env.is_production();
         ConfigDefaults::from_struct(&SessionConfig {
             // Secure cookies in production; plain http://localhost works
             // in development.
-            cookie_secure: env.is_production(),
+            cookie_secure: production,
+            // A `__Host-` cookie in production (see `read_config`, which
+            // falls back to "session" where one cannot work); development
+            // keeps Flask's name, as its cookie is not `Secure`.
+            cookie_name: if production {
+                PRODUCTION_COOKIE_NAME
+            } else {
+                PLAIN_COOKIE_NAME
+            }
+            .to_owned(),
             ..SessionConfig::default()
         })
     }
@@ -188,10 +278,30 @@ impl Bundle for SessionBundle {
                 Arc::new(SqlStore::new(db.clone(), &session.sql_table)?)
             }
         };
-        tracing::info!(target: "unchained_session", store = kind.as_str(), "session store ready");
+        match check_store(store.as_ref(), &session, ctx.config()).await {
+            None => {
+                tracing::info!(target: "unchained_session", store = kind.as_str(), "session store ready")
+            }
+            Some(warning) => tracing::warn!(target: "unchained_session", "{warning}"),
+        }
         let signer = signer(ctx.config(), &session)?;
         let manager = SessionManager::new(session, store, signer).map_err(anyhow::Error::msg)?;
         ctx.insert(manager);
+        Ok(())
+    }
+
+    /// Asks the store again just before `unchained run` listens, so the
+    /// warning is printed with the others (the store may have come up
+    /// since the build).
+    async fn before_serve(&self, ctx: &mut ServeContext<'_>) -> anyhow::Result<()> {
+        let Some(manager) = ctx.app().state().service::<SessionManager>().cloned() else {
+            return Ok(());
+        };
+        if let Some(warning) =
+            check_store(manager.store().as_ref(), manager.config(), ctx.config()).await
+        {
+            ctx.warn(warning);
+        }
         Ok(())
     }
 

@@ -47,7 +47,7 @@ mod signer;
 pub mod store;
 
 #[cfg(feature = "bundle")]
-pub use bundle::{BUNDLE_NAME, SessionBundle};
+pub use bundle::{BUNDLE_NAME, PRODUCTION_COOKIE_NAME, SessionBundle, check_store};
 pub use config::ConfigError;
 pub use id::{SessionId, generate_id, is_valid_id};
 pub use layer::{ResponseFuture, SessionLayer, SessionService};

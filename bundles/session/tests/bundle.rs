@@ -108,6 +108,103 @@ async fn production_cookies_are_secure() {
     assert_eq!(reply.header("cache-control"), Some("no-store"));
 }
 
+/// The `Set-Cookie` of a first session write in production with `set`.
+async fn production_cookie(set: &[(&str, serde_json::Value)]) -> String {
+    let mut values = vec![
+        (
+            "SECRET_KEY",
+            json!("0123456789abcdef0123456789abcdef-production"),
+        ),
+        ("SESSION_TYPE", json!("memory")),
+    ];
+    values.extend_from_slice(set);
+    let app = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Production,
+        &values,
+    )
+    .await
+    .unwrap();
+    TestClient::new(app)
+        .get("/incr")
+        .await
+        .set_cookies()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn production_names_the_cookie_host_only() {
+    // Secure, Path=/ and no Domain: browsers refuse a `__Host-` cookie
+    // planted by a sibling subdomain.
+    let cookie = production_cookie(&[]).await;
+    assert!(
+        cookie.starts_with("__Host-session=") && cookie.contains("; Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    // A name the project sets is used as written, "session" included.
+    let cookie = production_cookie(&[("SESSION_COOKIE_NAME", json!("session"))]).await;
+    assert!(cookie.starts_with("session="), "{cookie}");
+    // Settings a `__Host-` cookie cannot have keep the old default rather
+    // than failing the start.
+    for set in [
+        ("SESSION_COOKIE_DOMAIN", json!("example.com")),
+        ("SESSION_COOKIE_PATH", json!("/app")),
+        ("SESSION_COOKIE_SECURE", json!(false)),
+    ] {
+        let cookie = production_cookie(std::slice::from_ref(&set)).await;
+        assert!(cookie.starts_with("session="), "{set:?}: {cookie}");
+    }
+    // Outside production the name stays Flask's.
+    let app = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Development,
+        &[],
+    )
+    .await
+    .unwrap();
+    let cookie = TestClient::new(app)
+        .get("/incr")
+        .await
+        .set_cookies()
+        .join("\n");
+    assert!(cookie.starts_with("session="), "{cookie}");
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_store_down_at_startup_is_reported_with_the_url_masked() {
+    let loaded = loaded_session_bundle(&[
+        ("SESSION_TYPE", "redis"),
+        // Nothing listens on port 1.
+        ("SESSION_REDIS", "redis://:hunter2@127.0.0.1:1/0"),
+    ]);
+    // The app still starts (and recovers when the store is back).
+    let app = loaded
+        .build()
+        .await
+        .expect("the app starts with its store down");
+    let warnings = loaded.before_serve(&app).await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = &warnings[0];
+    assert!(
+        warning.contains("session store failed a test read at startup")
+            && warning.contains("redis://:********@127.0.0.1:1/0")
+            && warning.contains("SESSION_REDIS"),
+        "{warning}"
+    );
+    assert!(!warning.contains("hunter2"), "{warning}");
+
+    // A store that answers gives no warning.
+    let loaded = loaded_session_bundle(&[
+        ("SESSION_TYPE", "redis"),
+        ("SESSION_REDIS", "redis://127.0.0.1:6379/0"),
+    ]);
+    let app = loaded.build().await.unwrap();
+    let warnings = loaded.before_serve(&app).await.unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
 #[tokio::test]
 async fn signer_needs_a_secret_key() {
     let err = build(
@@ -275,6 +372,12 @@ fn config_defaults_are_the_typed_config_serialized() {
         let read: SessionConfig = config.extract().unwrap();
         let expected = SessionConfig {
             cookie_secure: env.is_production(),
+            cookie_name: if env.is_production() {
+                "__Host-session"
+            } else {
+                "session"
+            }
+            .to_owned(),
             ..SessionConfig::default()
         };
         assert_eq!(format!("{read:?}"), format!("{expected:?}"));

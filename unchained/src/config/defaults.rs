@@ -105,7 +105,7 @@ impl ConfigDefaults {
     }
 
     pub(crate) fn into_provider(self, bundle: &str, _env: Environment) -> BundleDefaults {
-        self.into_named_provider(format!("defaults of bundle {bundle}"))
+        self.into_named_provider(format!("{BUNDLE_DEFAULTS_PREFIX}{bundle}"))
     }
 
     /// A provider whose values `unchained config` attributes to `name`.
@@ -116,6 +116,11 @@ impl ConfigDefaults {
         }
     }
 }
+
+/// How `unchained config` names the source of a bundle's defaults, before
+/// the bundle's name; `Config::is_explicit` tells them from the project's
+/// own values by it.
+pub(crate) const BUNDLE_DEFAULTS_PREFIX: &str = "defaults of bundle ";
 
 /// A figment provider for one bundle's defaults.
 pub(crate) struct BundleDefaults {

@@ -44,7 +44,7 @@ pub use env_vars::EnvVars;
 pub use environment::Environment;
 pub use error::ConfigError;
 pub use file::ConfigFile;
-pub use secret::{CoreConfig, SecretKey, check_production_secret};
+pub use secret::{CoreConfig, SecretKey, check_production_secret, mask_url_password};
 
 /// The keys the core itself reads.
 pub const CORE_KEYS: [&str; 3] = ["SECRET_KEY", "SECRET_KEY_FALLBACKS", REQUEST_LOG];
@@ -63,6 +63,9 @@ pub fn core_defaults(env: Environment) -> ConfigDefaults {
 }
 
 pub use crate::suggest::closest;
+
+/// How `unchained config` names the source of the core's defaults.
+const CORE_DEFAULTS_NAME: &str = "core defaults";
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "UNCHAINED_";
@@ -138,6 +141,23 @@ impl Config {
     /// Whether `key` has a value in any layer.
     pub fn contains(&self, key: &str) -> bool {
         self.figment.find_value(key).is_ok()
+    }
+
+    /// Whether `key` was set by the project (a config file, an environment
+    /// variable or an override), not only by a bundle's or the core's
+    /// defaults: a bundle whose default depends on other keys uses it to
+    /// honour an explicit value as written.
+    pub fn is_explicit(&self, key: &str) -> bool {
+        let Ok(value) = self.figment.find_value(key) else {
+            return false;
+        };
+        match self.figment.get_metadata(value.tag()) {
+            Some(meta) => {
+                !(meta.name.starts_with(defaults::BUNDLE_DEFAULTS_PREFIX)
+                    || meta.name == CORE_DEFAULTS_NAME)
+            }
+            None => true,
+        }
     }
 
     /// Every key of the merged config, sorted, with secrets masked and the
@@ -248,7 +268,7 @@ impl ConfigBuilder {
     pub fn core_defaults(mut self) -> Self {
         self.figment = self
             .figment
-            .merge(core_defaults(self.env).into_named_provider("core defaults".to_owned()));
+            .merge(core_defaults(self.env).into_named_provider(CORE_DEFAULTS_NAME.to_owned()));
         self
     }
 

@@ -47,7 +47,10 @@ impl std::fmt::Debug for SecretKey {
 }
 
 /// Refuses to run production with a missing, development or short
-/// `SECRET_KEY`; other environments always pass.
+/// `SECRET_KEY`, or with a development or short key among
+/// `SECRET_KEY_FALLBACKS` (a fallback still verifies signatures, so a
+/// guessable one forges sessions as well as a guessable `SECRET_KEY`);
+/// other environments always pass.
 pub fn check_production_secret(config: &Config) -> Result<(), ConfigError> {
     if !config.env().is_production() {
         return Ok(());
@@ -55,25 +58,44 @@ pub fn check_production_secret(config: &Config) -> Result<(), ConfigError> {
     let core: CoreConfig = config.extract()?;
     let fix = "set a random key of at least 32 characters in the environment variable \
                UNCHAINED_SECRET_KEY (e.g. `openssl rand -hex 32`)";
-    match core.secret_key {
-        None => Err(ConfigError::Rule(format!(
+    let Some(key) = core.secret_key else {
+        return Err(ConfigError::Rule(format!(
             "SECRET_KEY is not set and UNCHAINED_ENV=production refuses to start without one: {fix}"
-        ))),
-        Some(key) if key.0.starts_with(DEV_SECRET_PREFIX) || key.0.starts_with("change-me") => {
-            Err(ConfigError::Rule(format!(
-                "SECRET_KEY (from {}) is the development default and UNCHAINED_ENV=production refuses it: {fix}",
-                config.source_of("SECRET_KEY")
-            )))
-        }
-        Some(key) if key.0.chars().count() < MIN_PRODUCTION_SECRET_LEN => {
-            Err(ConfigError::Rule(format!(
-                "SECRET_KEY (from {}) has {} characters, production needs at least {MIN_PRODUCTION_SECRET_LEN}: {fix}",
-                config.source_of("SECRET_KEY"),
-                key.0.chars().count()
-            )))
-        }
-        Some(_) => Ok(()),
+        )));
+    };
+    if let Some(problem) = weak_secret(&key) {
+        return Err(ConfigError::Rule(format!(
+            "SECRET_KEY (from {}) {problem} and UNCHAINED_ENV=production refuses it: {fix}",
+            config.source_of("SECRET_KEY")
+        )));
     }
+    for (index, fallback) in core.secret_key_fallbacks.iter().enumerate() {
+        if let Some(problem) = weak_secret(fallback) {
+            return Err(ConfigError::Rule(format!(
+                "SECRET_KEY_FALLBACKS[{index}] (from {}) {problem} and UNCHAINED_ENV=production \
+                 refuses it, since a fallback still verifies signatures: remove it from \
+                 SECRET_KEY_FALLBACKS (e.g. UNCHAINED_SECRET_KEY_FALLBACKS), or replace it with a \
+                 random key of at least {MIN_PRODUCTION_SECRET_LEN} characters",
+                config.source_of("SECRET_KEY_FALLBACKS")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why `key` is not fit for production (never showing the key), or
+/// `None` when it is.
+fn weak_secret(key: &SecretKey) -> Option<String> {
+    if key.0.starts_with(DEV_SECRET_PREFIX) || key.0.starts_with("change-me") {
+        return Some("is the development default".to_owned());
+    }
+    let len = key.0.chars().count();
+    if len < MIN_PRODUCTION_SECRET_LEN {
+        return Some(format!(
+            "has {len} characters, production needs at least {MIN_PRODUCTION_SECRET_LEN},"
+        ));
+    }
+    None
 }
 
 /// Whether a key's name marks it as a secret.
@@ -93,8 +115,9 @@ pub(crate) fn mask(value: &Value) -> String {
     }
 }
 
-/// Masks the password of a URL such as `postgres://user:pw@host/db`.
-pub(crate) fn mask_url_password(text: &str) -> String {
+/// Masks the password of a URL such as `postgres://user:pw@host/db`, for
+/// messages and logs that name a URL from config.
+pub fn mask_url_password(text: &str) -> String {
     let Some(scheme_end) = text.find("://") else {
         return text.to_owned();
     };

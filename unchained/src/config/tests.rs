@@ -224,6 +224,65 @@ fn production_refuses_missing_dev_or_short_secret() {
 }
 
 #[test]
+fn production_refuses_dev_or_short_secret_key_fallbacks() {
+    let good = "8f2b6c0e5d4a39f1b7c6e2d0a9f8e7d6c5b4a3f2";
+    let build = |fallbacks: &[&str]| {
+        Config::builder(Environment::Production)
+            .set("SECRET_KEY", good)
+            .set("SECRET_KEY_FALLBACKS", fallbacks)
+            .build()
+    };
+    let dev = check_production_secret(&build(&[
+        good,
+        "dev-insecure-0123456789abcdefghijklmnopqrstuv",
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        dev.contains("SECRET_KEY_FALLBACKS[1]")
+            && dev.contains("development default")
+            && dev.contains("remove it from SECRET_KEY_FALLBACKS"),
+        "{dev}"
+    );
+    assert!(!dev.contains("dev-insecure-"), "never shows the key: {dev}");
+    let short = check_production_secret(&build(&["tooshort"]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        short.contains("SECRET_KEY_FALLBACKS[0]") && short.contains("at least 32"),
+        "{short}"
+    );
+    assert!(!short.contains("tooshort"), "never shows the key: {short}");
+    check_production_secret(&build(&[good])).unwrap();
+    check_production_secret(&build(&[])).unwrap();
+    // Development keeps accepting its own keys as fallbacks.
+    check_production_secret(
+        &Config::builder(Environment::Development)
+            .set("SECRET_KEY_FALLBACKS", ["dev-insecure-x"])
+            .build(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn is_explicit_tells_a_projects_value_from_a_default() {
+    let config = Config::builder(Environment::Production)
+        .core_defaults()
+        .defaults(
+            "unchained.bundles.demo",
+            ConfigDefaults::new()
+                .set("DEMO_NAME", "x")
+                .set("DEMO_OTHER", 1),
+        )
+        .set("DEMO_OTHER", 2)
+        .build();
+    assert!(!config.is_explicit("DEMO_NAME"));
+    assert!(!config.is_explicit("REQUEST_LOG"));
+    assert!(!config.is_explicit("MISSING"));
+    assert!(config.is_explicit("DEMO_OTHER"));
+}
+
+#[test]
 fn environment_names_parse() {
     assert_eq!(
         "production".parse::<Environment>().unwrap(),

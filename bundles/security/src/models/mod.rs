@@ -1,5 +1,5 @@
-//! The bundle's tables: [`user`], [`role`], [`user_role`] and
-//! [`user_session`].
+//! The bundle's tables: [`user`], [`role`], [`user_role`],
+//! [`user_session`] and [`login_attempt`] (the throttle's counters).
 //!
 //! `unchained db migrate` picks them up through the bundle's
 //! [`models`](unchained::Bundle::models); [`create_tables`] creates them
@@ -8,6 +8,7 @@
 //! An app adds its own fields to a user in a table of its own that points
 //! at `users.id` (a one-to-one "profile"), see `docs/bundles/security.md`.
 
+pub mod login_attempt;
 pub mod role;
 pub mod user;
 pub mod user_role;
@@ -24,6 +25,7 @@ pub fn model_defs(ctx: &ModelContext<'_>) -> Vec<ModelDef> {
         ModelDef::from_entity(ctx, role::Entity),
         ModelDef::from_entity(ctx, user_role::Entity),
         ModelDef::from_entity(ctx, user_session::Entity),
+        ModelDef::from_entity(ctx, login_attempt::Entity),
     ]
 }
 
@@ -52,6 +54,7 @@ pub async fn create_tables(db: &DatabaseConnection) -> Result<(), DbErr> {
     create!(role::Entity);
     create!(user_role::Entity);
     create!(user_session::Entity);
+    create!(login_attempt::Entity);
     Ok(())
 }
 

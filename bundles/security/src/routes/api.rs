@@ -92,6 +92,29 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A flow's error as an answer: 503 with `Retry-After` when the server was
+/// at its hashing capacity, 400 with the message otherwise.
+fn flow_error(e: flows::FlowError) -> ApiError {
+    if let flows::FlowError::Throttled(after) = e {
+        let mut error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+        error.retry_after = Some(after.as_secs().max(1));
+        return error;
+    }
+    // The session store failed around a password change: not the input's
+    // fault, and never a success.
+    if let flows::FlowError::SessionsNotEnded { .. } = e {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
+    match e.retry_after() {
+        Some(after) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: e.to_string(),
+            retry_after: Some(after.as_secs().max(1)),
+        },
+        None => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
 /// Refuses a request whose body is not declared as JSON, with 415. Put it
 /// first among a handler's arguments, so the check runs before any other.
 #[derive(Debug, Clone, Copy)]
@@ -198,9 +221,10 @@ async fn login(
                 LoginFailure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                 LoginFailure::Disabled | LoginFailure::Unconfirmed => StatusCode::FORBIDDEN,
                 LoginFailure::Invalid => StatusCode::BAD_REQUEST,
+                LoginFailure::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
             let mut error = ApiError::new(status, failure.message());
-            if let LoginFailure::Throttled(after) = failure {
+            if let LoginFailure::Throttled(after) | LoginFailure::Busy(after) = failure {
                 error.retry_after = Some(after.as_secs().max(1));
             }
             Err(error)
@@ -213,16 +237,19 @@ async fn logout(_: JsonOnly, Service(security): Service<Security>, session: Sess
     Ok(Json(json!({ "logged_out": true })).into_response())
 }
 
-async fn check(user: MaybeUser) -> ApiResult {
-    match user.0 {
+async fn check(user: MaybeUser) -> Response {
+    let mut response = match user.0 {
         Some(user) => {
-            Ok(Json(json!({ "authenticated": true, "user": user_json(&user) })).into_response())
+            Json(json!({ "authenticated": true, "user": user_json(&user) })).into_response()
         }
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication required",
-        )),
-    }
+        None => ApiError::new(StatusCode::UNAUTHORIZED, "authentication required").into_response(),
+    };
+    // Either answer is about this user's session: no cache may keep it
+    // (a shared cache could hand one user's answer to another).
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `POST /api/v1/auth/change-password` body.
@@ -241,6 +268,7 @@ async fn change_password(
     Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
+    ClientAddress(address): ClientAddress,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> ApiResult {
     flows::change_password(
@@ -249,9 +277,10 @@ async fn change_password(
         &user.user,
         &body.password,
         &body.new_password,
+        &address,
     )
     .await
-    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    .map_err(flow_error)?;
     Ok(Json(json!({ "changed": true })).into_response())
 }
 
@@ -294,7 +323,7 @@ async fn reset_password(
 ) -> ApiResult {
     flows::reset_password(&security, &body.token, &body.password)
         .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+        .map_err(flow_error)?;
     Ok(Json(json!({ "reset": true })).into_response())
 }
 

@@ -195,6 +195,7 @@ async fn login_submit(
             let status = match failure {
                 LoginFailure::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
                 LoginFailure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                LoginFailure::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::OK,
             };
             let next = form
@@ -210,7 +211,7 @@ async fn login_submit(
                 context! { next => next, email => form.email.trim(), errors => vec![failure.message()] },
             )
             .await?;
-            if let LoginFailure::Throttled(after) = failure
+            if let LoginFailure::Throttled(after) | LoginFailure::Busy(after) = failure
                 && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
             {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -218,6 +219,39 @@ async fn login_submit(
             Ok(response)
         }
     }
+}
+
+/// A flow's error page, made 503 with `Retry-After` when the error was
+/// the server at its hashing capacity (so clients and load balancers see
+/// it is worth retrying, not a wrong input).
+fn at_capacity(page: PageResult, e: &FlowError) -> PageResult {
+    let mut response = page?;
+    if let Some(after) = e.retry_after() {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        if let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The page for [`FlowError::SessionsNotEnded`]: 503, with the message
+/// saying whether the password changed.
+async fn sessions_not_ended(
+    app: &AppState,
+    security: &Security,
+    session: &Session,
+    e: &FlowError,
+) -> PageResult {
+    message(
+        app,
+        security,
+        session,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Other sessions are still signed in",
+        &e.to_string(),
+    )
+    .await
 }
 
 async fn logout_page(
@@ -303,7 +337,7 @@ async fn register_submit(
         return rerender(vec!["The passwords do not match.".to_owned()]).await;
     }
     match flows::register(&app, &security, &form.email, &form.password).await {
-        Err(e) => rerender(vec![e.to_string()]).await,
+        Err(e) => at_capacity(rerender(vec![e.to_string()]).await, &e),
         Ok(Registered::New { user, log_in: true }) => {
             crate::auth::login(&session, &user).await?;
             Ok(Redirect::to(&security.config().post_register_view).into_response())
@@ -359,6 +393,7 @@ async fn change_submit(
     Service(security): Service<Security>,
     session: Session,
     user: CurrentUser,
+    ClientAddress(address): ClientAddress,
     Form(form): Form<ChangeForm>,
 ) -> PageResult {
     let result = if form.new_password != form.new_password_confirm {
@@ -370,13 +405,17 @@ async fn change_submit(
             &user.user,
             &form.password,
             &form.new_password,
+            &address,
         )
         .await
     };
     match result {
         Ok(()) => Ok(Redirect::to(&security.config().post_change_view).into_response()),
+        Err(e @ FlowError::SessionsNotEnded { .. }) => {
+            sessions_not_ended(&app, &security, &session, &e).await
+        }
         Err(message) => {
-            page(
+            let response = page(
                 &app,
                 &security,
                 &session,
@@ -385,7 +424,16 @@ async fn change_submit(
                 StatusCode::OK,
                 context! { errors => vec![message.to_string()] },
             )
-            .await
+            .await;
+            let mut response = at_capacity(response, &message)?;
+            // Too many wrong current passwords: 429, as a throttled login.
+            if let FlowError::Throttled(after) = message {
+                *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                if let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+            }
+            Ok(response)
         }
     }
 }
@@ -499,6 +547,9 @@ async fn reset_submit(
     }
     match flows::reset_password(&security, &token, &form.password).await {
         Ok(_) => Ok(Redirect::to(&security.config().post_reset_view).into_response()),
+        Err(e @ FlowError::SessionsNotEnded { .. }) => {
+            sessions_not_ended(&app, &security, &session, &e).await
+        }
         Err(e) => {
             let text = e.to_string();
             // A dead token cannot be retried; a policy error can. Other
@@ -517,7 +568,7 @@ async fn reset_submit(
                 )
                 .await;
             }
-            page(
+            let response = page(
                 &app,
                 &security,
                 &session,
@@ -526,7 +577,8 @@ async fn reset_submit(
                 StatusCode::OK,
                 context! { token => token, errors => vec![text] },
             )
-            .await
+            .await;
+            at_capacity(response, &e)
         }
     }
 }
