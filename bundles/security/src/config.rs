@@ -47,6 +47,10 @@ pub fn machine_parallelism() -> usize {
 /// form would be refused.
 pub const MIN_FORM_BYTES: usize = 1024;
 
+/// Default `SECURITY_MAX_FORM_BYTES`: far above any login or settings
+/// form, small enough that a flood of them costs little memory.
+pub const DEFAULT_MAX_FORM_BYTES: usize = 64 * 1024;
+
 /// Longest accepted `SECURITY_HASH_WAIT`, in seconds: longer waits are the
 /// unbounded queue the limit is there to prevent.
 pub const MAX_HASH_WAIT: u64 = 60;
@@ -253,7 +257,7 @@ impl SecurityConfig {
             csrf_exempt_paths: Vec::new(),
             // A login or account form is well under 1 KiB; 64 KiB leaves
             // room for app forms with long text fields.
-            max_form_bytes: 64 * 1024,
+            max_form_bytes: DEFAULT_MAX_FORM_BYTES,
             hash_concurrency: 0,
             hash_wait: 5,
             attempts_per_account: 5,

@@ -73,7 +73,7 @@ pub mod tokens;
 
 pub use bundle::{BUNDLE_NAME, SecurityBundle};
 pub use config::SecurityConfig;
-pub use csrf::CsrfToken;
+pub use csrf::{Csrf, CsrfToken};
 pub use extract::{AuthError, AuthUser, CurrentUser, MaybeUser};
 pub use middleware::{AuthLayer, auth_required, roles_accepted, roles_required};
 pub use service::Security;

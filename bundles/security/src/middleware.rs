@@ -42,13 +42,15 @@ use http::{HeaderValue, header};
 use tower::{Layer, Service};
 
 use crate::config::SecurityConfig;
+use crate::csrf::cookie::{CookieSettings, CsrfCookie};
 use crate::extract::{AuthError, UserSeen, require_user, wants_json};
 use crate::service::Security;
 
 /// The bundle's middleware around every route: makes [`Security`]
 /// reachable by the guard layers (see the module docs for this contract),
-/// then runs the CSRF check (`csrf::check_request`); on the way out it
-/// adds the headers of [`protect_response`].
+/// reads the CSRF cookie and runs the CSRF check (`csrf::check_request`);
+/// on the way out it sets the CSRF cookie when a page issued one, and adds
+/// the headers of [`protect_response`].
 pub async fn security_middleware(
     State(security): State<Security>,
     mut request: Request,
@@ -57,10 +59,19 @@ pub async fn security_middleware(
     request.extensions_mut().insert(security.clone());
     let user_seen = UserSeen::default();
     request.extensions_mut().insert(user_seen.clone());
+    let csrf_cookie = Arc::new(CsrfCookie::from_headers(
+        security.tokens(),
+        CookieSettings::for_sessions(security.sessions().config()),
+        request.headers(),
+    ));
+    request.extensions_mut().insert(csrf_cookie.clone());
     let mut response = match crate::csrf::check_request(security.config(), request).await {
         Ok(request) => next.run(request).await,
         Err(refused) => refused,
     };
+    if let Some(cookie) = csrf_cookie.set_cookie() {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
     protect_response(security.config(), user_seen.get(), &mut response);
     response
 }

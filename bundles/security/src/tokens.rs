@@ -11,6 +11,8 @@
 //! The key is derived from `SECRET_KEY` (`SECRET_KEY_FALLBACKS` still
 //! verify), separately from the cookie signer.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -69,12 +71,13 @@ pub struct TokenClaims {
 }
 
 /// Signs and verifies tokens.
+/// Cheap to clone: the keys are shared.
 #[derive(Clone)]
 pub struct TokenSigner {
     /// The signing key.
-    key: Vec<u8>,
+    key: Arc<[u8]>,
     /// The signing key, then keys that only verify.
-    keys: Vec<Vec<u8>>,
+    keys: Arc<[Vec<u8>]>,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -97,7 +100,10 @@ impl TokenSigner {
         let key = derive(secret.as_bytes());
         let mut keys = vec![key.clone()];
         keys.extend(fallbacks.iter().map(|k| derive(k.as_bytes())));
-        TokenSigner { key, keys }
+        TokenSigner {
+            key: key.into(),
+            keys: keys.into(),
+        }
     }
 
     /// A signer with a random key (development without `SECRET_KEY`):
@@ -105,8 +111,8 @@ impl TokenSigner {
     pub fn random() -> Self {
         let key = crate::crypto::random_bytes::<32>();
         TokenSigner {
-            key: key.to_vec(),
-            keys: vec![key.to_vec()],
+            key: key.to_vec().into(),
+            keys: vec![key.to_vec()].into(),
         }
     }
 
@@ -192,6 +198,31 @@ impl TokenSigner {
         })
     }
 
+    /// The CSRF form token for the anonymous visitor whose CSRF cookie
+    /// holds `seed`: a keyed digest, so a site that can plant a cookie but
+    /// does not know `SECRET_KEY` cannot make the matching form token.
+    pub fn csrf_token(&self, seed: &str) -> String {
+        URL_SAFE_NO_PAD.encode(Self::csrf_digest(&self.key, seed))
+    }
+
+    fn csrf_digest(key: &[u8], seed: &str) -> Vec<u8> {
+        let mut mac = Self::mac(key);
+        mac.update(b"csrf:");
+        mac.update(seed.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Whether `token` is the CSRF form token of `seed` under the key or a
+    /// fallback (constant-time compare).
+    pub fn csrf_token_matches(&self, seed: &str, token: &str) -> bool {
+        let Ok(sent) = URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        self.keys
+            .iter()
+            .any(|key| crate::crypto::constant_time_eq(&sent, &Self::csrf_digest(key, seed)))
+    }
+
     /// Whether `claims` still match `state` (constant-time compare).
     pub fn matches(&self, claims: &TokenClaims, state: &str) -> bool {
         self.keys.iter().any(|key| {
@@ -254,6 +285,22 @@ mod tests {
             s.verify(TokenPurpose::ConfirmEmail, &old),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_seed_and_the_key() {
+        let s = TokenSigner::new("secret", &[]);
+        let token = s.csrf_token("seed-1");
+        assert_eq!(token.len(), 43);
+        assert!(s.csrf_token_matches("seed-1", &token));
+        assert!(!s.csrf_token_matches("seed-2", &token));
+        assert!(!s.csrf_token_matches("seed-1", "seed-1"));
+        assert!(!s.csrf_token_matches("seed-1", "not base64 !"));
+        assert!(!TokenSigner::new("other", &[]).csrf_token_matches("seed-1", &token));
+        // A rotated key keeps forms rendered before the rotation valid.
+        let rotated = TokenSigner::new("new", &["secret"]);
+        assert!(rotated.csrf_token_matches("seed-1", &token));
+        assert_ne!(rotated.csrf_token("seed-1"), token);
     }
 
     #[test]

@@ -247,3 +247,71 @@ async fn the_html_change_form_fails_closed_too() {
     let stored = t.security().find_user(user.id).await.unwrap().unwrap();
     assert_eq!(stored.password, user.password);
 }
+
+#[tokio::test]
+async fn the_anonymous_csrf_cookie_is_host_only_where_cookies_are_secure() {
+    let t = app(|c| c.set("SESSION_COOKIE_SECURE", true)).await;
+    t.user("ann@example.com", PASSWORD).await;
+    let page = t.client.get("/login").await;
+    let set = page.set_cookies();
+    let csrf_cookie = set
+        .iter()
+        .find(|c| c.starts_with("__Host-csrf_token="))
+        .unwrap_or_else(|| panic!("a __Host-csrf_token cookie: {set:?}"));
+    for attribute in ["; Path=/", "; HttpOnly", "; SameSite=Lax", "; Secure"] {
+        assert!(csrf_cookie.contains(attribute), "{csrf_cookie}");
+    }
+    assert!(!csrf_cookie.contains("Domain"), "{csrf_cookie}");
+    assert!(
+        !set.iter().any(|c| c.contains("session=")),
+        "no session for the login form: {set:?}"
+    );
+
+    // The form token goes with that cookie: the login works.
+    let token = csrf_in(&page.text());
+    let done = t
+        .client
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), 303, "{}", done.text());
+    assert_eq!(whoami(&t.client).await, "user:ann@example.com");
+}
+
+#[tokio::test]
+async fn forms_signed_under_a_rotated_key_still_pass() {
+    // A form rendered before SECRET_KEY moved to SECRET_KEY_FALLBACKS.
+    let old = app(|c| c.set("SECRET_KEY", "an old secret key for the test")).await;
+    let token = csrf(&old.client, "/login").await;
+    let seed = old.client.cookie("csrf_token").expect("the CSRF cookie");
+
+    let rotated = app(|c| {
+        c.set("SECRET_KEY", "a new secret key for the test").set(
+            "SECRET_KEY_FALLBACKS",
+            vec!["an old secret key for the test"],
+        )
+    })
+    .await;
+    rotated.user("ann@example.com", PASSWORD).await;
+    rotated.client.set_cookie("csrf_token", &seed);
+    let form = [
+        ("csrf_token", token.as_str()),
+        ("email", "ann@example.com"),
+        ("password", PASSWORD),
+    ];
+    assert_eq!(
+        rotated.client.post_form("/login", &form).await.status(),
+        303
+    );
+
+    // Under an unrelated key the same form is refused.
+    let other = app(|c| c.set("SECRET_KEY", "some other secret key entirely")).await;
+    other.client.set_cookie("csrf_token", &seed);
+    assert_eq!(other.client.post_form("/login", &form).await.status(), 400);
+}

@@ -47,11 +47,12 @@ async fn replay_after_logout(store: Store) {
 async fn no_fixation(store: Store) {
     let t = app_with(store, |c| c).await;
     t.user("ann@example.com", PASSWORD).await;
+    // Showing the login form stores nothing; writing to the session
+    // (a cart, a theme) does.
     let token = csrf(&t.client, "/login").await;
-    let before = t
-        .client
-        .cookie("session")
-        .expect("a pre-login session (CSRF token)");
+    assert_eq!(t.client.cookie("session"), None, "{store:?}");
+    assert_eq!(t.client.get("/remember").await.text(), "remembered");
+    let before = t.client.cookie("session").expect("a pre-login session");
     let response = t
         .client
         .post_form(
@@ -278,7 +279,16 @@ async fn no_secret_ever_reaches_a_set_cookie_header() {
         }
         let value = header.split(';').next().unwrap();
         let (name, value) = value.split_once('=').unwrap();
-        assert_eq!(name, "session", "only the session cookie is set: {header}");
+        if name == "csrf_token" {
+            // The anonymous CSRF seed: random, and the same length
+            // whatever the user.
+            assert_eq!(value.len(), 43, "{header}");
+            continue;
+        }
+        assert_eq!(
+            name, "session",
+            "only the session and CSRF cookies are set: {header}"
+        );
         assert!(
             value.is_empty() || value != user.id.to_string(),
             "the cookie is not the user id: {header}"

@@ -150,6 +150,10 @@ fn store_location(store: &dyn SessionStore, session: &SessionConfig, config: &Co
     }
 }
 
+/// Whether the build already logged [`check_store`]'s warning, so that
+/// `unchained run` does not print it a second time before serving.
+struct StoreWarnedAtBuild(bool);
+
 /// Reads one random id from `store` and returns a warning (naming the
 /// store, its URL with the password masked, and the error) when that
 /// fails; `None` when it works. Without it a store that is down
@@ -278,29 +282,44 @@ impl Bundle for SessionBundle {
                 Arc::new(SqlStore::new(db.clone(), &session.sql_table)?)
             }
         };
-        match check_store(store.as_ref(), &session, ctx.config()).await {
+        let warned = match check_store(store.as_ref(), &session, ctx.config()).await {
             None => {
-                tracing::info!(target: "unchained_session", store = kind.as_str(), "session store ready")
+                tracing::info!(target: "unchained_session", store = kind.as_str(), "session store ready");
+                false
             }
-            Some(warning) => tracing::warn!(target: "unchained_session", "{warning}"),
-        }
+            Some(warning) => {
+                tracing::warn!(target: "unchained_session", "{warning}");
+                true
+            }
+        };
+        ctx.insert(StoreWarnedAtBuild(warned));
         let signer = signer(ctx.config(), &session)?;
         let manager = SessionManager::new(session, store, signer).map_err(anyhow::Error::msg)?;
         ctx.insert(manager);
         Ok(())
     }
 
-    /// Asks the store again just before `unchained run` listens, so the
-    /// warning is printed with the others (the store may have come up
-    /// since the build).
+    /// Asks the store again just before `unchained run` listens: a store
+    /// down now and fine at build is printed with the other warnings; one
+    /// that was already reported at build is not printed twice (and one
+    /// that came up since is said to answer now).
     async fn before_serve(&self, ctx: &mut ServeContext<'_>) -> anyhow::Result<()> {
         let Some(manager) = ctx.app().state().service::<SessionManager>().cloned() else {
             return Ok(());
         };
-        if let Some(warning) =
-            check_store(manager.store().as_ref(), manager.config(), ctx.config()).await
-        {
-            ctx.warn(warning);
+        let warned = ctx
+            .app()
+            .state()
+            .service::<StoreWarnedAtBuild>()
+            .is_some_and(|w| w.0);
+        match check_store(manager.store().as_ref(), manager.config(), ctx.config()).await {
+            // The build's log line already said it, moments ago.
+            Some(_) if warned => {}
+            Some(warning) => ctx.warn(warning),
+            None if warned => {
+                tracing::info!(target: "unchained_session", "the session store answers now")
+            }
+            None => {}
         }
         Ok(())
     }

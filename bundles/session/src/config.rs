@@ -160,11 +160,13 @@ pub struct SessionConfig {
     #[serde(rename = "SESSION_CLEANUP_N_REQUESTS")]
     pub cleanup_n_requests: Option<u64>,
     /// `SESSION_CLEANUP_INTERVAL`: seconds between runs of the periodic
-    /// cleanup task; unset means no task.
+    /// cleanup of expired records, which runs in the background of every
+    /// app process (default 3600, the first run at startup); `0` turns it
+    /// off.
     #[serde(
         rename = "SESSION_CLEANUP_INTERVAL",
-        deserialize_with = "opt_seconds",
-        serialize_with = "ser_opt_seconds"
+        deserialize_with = "seconds_or_off",
+        serialize_with = "ser_seconds_or_off"
     )]
     pub cleanup_interval: Option<Duration>,
     /// `SESSION_CLEANUP_BATCH_SIZE`: records deleted per cleanup statement
@@ -210,7 +212,7 @@ impl Default for SessionConfig {
             file_dir: PathBuf::from("flask_session"),
             file_mode: 0o600,
             cleanup_n_requests: None,
-            cleanup_interval: None,
+            cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             cleanup_batch_size: 200,
             cookie_name: "session".to_owned(),
             cookie_domain: None,
@@ -221,6 +223,10 @@ impl Default for SessionConfig {
         }
     }
 }
+
+/// Default `SESSION_CLEANUP_INTERVAL`: hourly keeps a table of expired
+/// rows small without the cleanup showing up next to the app's own work.
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Smallest `SESSION_ID_LENGTH`: 16 bytes are 128 bits of randomness.
 pub const MIN_ID_BYTES: usize = 16;
@@ -358,6 +364,16 @@ fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 fn opt_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let secs = Option::<u64>::deserialize(d)?;
     Ok(secs.map(Duration::from_secs))
+}
+
+/// Seconds where `0` means "off" (`SESSION_CLEANUP_INTERVAL`).
+fn seconds_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let secs = Option::<u64>::deserialize(d)?;
+    Ok(secs.filter(|&s| s > 0).map(Duration::from_secs))
+}
+
+fn ser_seconds_or_off<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.map_or(0, |d| d.as_secs()))
 }
 
 fn file_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

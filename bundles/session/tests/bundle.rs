@@ -172,6 +172,43 @@ async fn production_names_the_cookie_host_only() {
 }
 
 #[cfg(feature = "redis")]
+/// Log lines written while [`LogCapture::install`]'s guard lives.
+#[derive(Clone, Default)]
+struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 #[tokio::test]
 async fn a_store_down_at_startup_is_reported_with_the_url_masked() {
     let loaded = loaded_session_bundle(&[
@@ -180,20 +217,35 @@ async fn a_store_down_at_startup_is_reported_with_the_url_masked() {
         ("SESSION_REDIS", "redis://:hunter2@127.0.0.1:1/0"),
     ]);
     // The app still starts (and recovers when the store is back).
-    let app = loaded
-        .build()
-        .await
-        .expect("the app starts with its store down");
+    let log = LogCapture::default();
+    let app = {
+        let _logging = log.install();
+        loaded
+            .build()
+            .await
+            .expect("the app starts with its store down")
+    };
+    let logged = log.text();
+    assert_eq!(
+        logged.matches("session store failed").count(),
+        1,
+        "one warning at build: {logged}"
+    );
+    let warning = logged
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .unwrap_or_default();
+    // `unchained run` prints before_serve's warnings: the build already
+    // said it, so it is not printed a second time.
     let warnings = loaded.before_serve(&app).await.unwrap();
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    let warning = &warnings[0];
+    assert!(warnings.is_empty(), "printed twice: {warnings:?}");
     assert!(
         warning.contains("session store failed a test read at startup")
             && warning.contains("redis://:********@127.0.0.1:1/0")
             && warning.contains("SESSION_REDIS"),
         "{warning}"
     );
-    assert!(!warning.contains("hunter2"), "{warning}");
+    assert!(!logged.contains("hunter2"), "{logged}");
 
     // A store that answers gives no warning.
     let loaded = loaded_session_bundle(&[
@@ -252,38 +304,8 @@ async fn sqlalchemy_without_database_bundle_is_a_clear_error() {
 
 #[tokio::test]
 async fn sqlalchemy_store_through_the_database_bundle() {
-    let db = unchained_database::testing::TestDatabase::sqlite()
-        .await
-        .unwrap();
-    // The table, as `unchained db migrate` would create it from `models()`.
-    let config = unchained::config::Config::builder(Environment::Test)
-        .defaults("session", SessionBundle.config_defaults(Environment::Test))
-        .build();
-    let ctx = ModelContext {
-        backend: db.backend(),
-        config: &config,
-    };
-    let models = SessionBundle.models(&ctx);
-    assert_eq!(models.len(), 1);
-    assert_eq!(models[0].table_name(), "flask_sessions");
-    {
-        use sea_orm::ConnectionTrait;
-        db.connection().execute(&models[0].table).await.unwrap();
-        for index in &models[0].indexes {
-            db.connection().execute(index).await.unwrap();
-        }
-    }
-    let app = build(
-        vec![
-            Arc::new(unchained_database::DatabaseBundle),
-            Arc::new(SessionBundle),
-            Arc::new(CounterApp),
-        ],
-        Environment::Test,
-        &[("DATABASE_URL", json!(db.url()))],
-    )
-    .await
-    .unwrap();
+    let db = sqlite_with_session_table().await;
+    let app = build_on(&db, &[]).await;
     let manager = app.state().service::<SessionManager>().unwrap().clone();
     assert_eq!(
         manager.store().name(),
@@ -303,6 +325,111 @@ async fn sqlalchemy_store_through_the_database_bundle() {
             .unwrap()
             .contains("Deleted 0 expired sessions from the sqlalchemy store")
     );
+}
+
+/// A fresh SQLite database with the session table, as `unchained db
+/// migrate` would create it from `models()`.
+async fn sqlite_with_session_table() -> unchained_database::testing::TestDatabase {
+    let db = unchained_database::testing::TestDatabase::sqlite()
+        .await
+        .unwrap();
+    let config = unchained::config::Config::builder(Environment::Test)
+        .defaults("session", SessionBundle.config_defaults(Environment::Test))
+        .build();
+    let ctx = ModelContext {
+        backend: db.backend(),
+        config: &config,
+    };
+    let models = SessionBundle.models(&ctx);
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].table_name(), "flask_sessions");
+    {
+        use sea_orm::ConnectionTrait;
+        db.connection().execute(&models[0].table).await.unwrap();
+        for index in &models[0].indexes {
+            db.connection().execute(index).await.unwrap();
+        }
+    }
+    db
+}
+
+/// The counter app with the SQL store on `db`.
+async fn build_on(
+    db: &unchained_database::testing::TestDatabase,
+    set: &[(&str, serde_json::Value)],
+) -> unchained::App {
+    let mut set = set.to_vec();
+    set.push(("DATABASE_URL", json!(db.url())));
+    build(
+        vec![
+            Arc::new(unchained_database::DatabaseBundle),
+            Arc::new(SessionBundle),
+            Arc::new(CounterApp),
+        ],
+        Environment::Test,
+        &set,
+    )
+    .await
+    .unwrap()
+}
+
+/// Rows in `flask_sessions`.
+async fn session_rows(db: &unchained_database::testing::TestDatabase) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .connection()
+        .query_one_raw(Statement::from_string(
+            db.backend(),
+            "SELECT COUNT(*) AS n FROM flask_sessions",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// Stores a session that expired a minute ago through `app`'s store.
+async fn store_expired_session(app: &unchained::App) {
+    use unchained_session::store::Record;
+    let manager = app.state().service::<SessionManager>().unwrap();
+    let now = chrono::Utc::now();
+    let id = unchained_session::SessionId::parse(&unchained_session::generate_id(32)).unwrap();
+    let record = Record {
+        data: Vec::new(),
+        version: 1,
+        owner: None,
+        created_at: now - chrono::Duration::hours(1),
+        expires_at: now - chrono::Duration::minutes(1),
+    };
+    manager.store().save(&id, &record, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn expired_sessions_are_cleaned_up_in_the_background_by_default() {
+    let db = sqlite_with_session_table().await;
+    let first = build_on(&db, &[("SESSION_CLEANUP_INTERVAL", json!(0))]).await;
+    let manager = first.state().service::<SessionManager>().unwrap();
+    assert_eq!(manager.config().cleanup_interval, None, "0 turns it off");
+    store_expired_session(&first).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(session_rows(&db).await, 1, "no cleanup runs when it is off");
+
+    // An app with the default config cleans up when it starts, and then
+    // every hour.
+    let second = build_on(&db, &[]).await;
+    let manager = second.state().service::<SessionManager>().unwrap();
+    assert_eq!(
+        manager.config().cleanup_interval,
+        Some(std::time::Duration::from_secs(3600))
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while session_rows(&db).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired session was not cleaned up in the background"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[test]
@@ -354,13 +481,12 @@ fn config_defaults_are_the_typed_config_serialized() {
     for env in [Environment::Development, Environment::Production] {
         let defaults = SessionBundle.config_defaults(env);
         let keys: Vec<&str> = defaults.keys().collect();
-        assert_eq!(keys.len(), 17, "{keys:?}");
+        assert_eq!(keys.len(), 18, "{keys:?}");
         // The fields without a default are known keys all the same.
         assert_eq!(
             defaults.optional_keys().collect::<Vec<_>>(),
             [
                 "SESSION_ABSOLUTE_LIFETIME",
-                "SESSION_CLEANUP_INTERVAL",
                 "SESSION_CLEANUP_N_REQUESTS",
                 "SESSION_COOKIE_DOMAIN",
                 "SESSION_TYPE",

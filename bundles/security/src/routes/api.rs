@@ -163,9 +163,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "this endpoint accepts only Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::to_bytes(body, 64 * 1024)
-            .await
-            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"))?;
+        // The same cap as the forms' (the bundle's middleware put the
+        // service in the extensions); its default where it did not.
+        let limit = parts
+            .extensions
+            .get::<Security>()
+            .map_or(crate::config::DEFAULT_MAX_FORM_BYTES, |security| {
+                security.config().max_form_bytes
+            });
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes (SECURITY_MAX_FORM_BYTES)"),
+            )
+        })?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {

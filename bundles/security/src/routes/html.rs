@@ -1,4 +1,4 @@
-//! HTML pages. Every form carries the session's CSRF token; every page is
+//! HTML pages. Every form carries the CSRF token (see `csrf`); every page is
 //! a template an app can override by name (`security/login.html`, ...).
 
 use axum::extract::{Form, Path, Query, State};
@@ -10,6 +10,8 @@ use unchained::routes::Routes;
 use unchained::service::Service;
 use unchained::state::AppState;
 use unchained_session::{Session, SessionError};
+
+use crate::csrf::Csrf;
 
 use super::ClientAddress;
 use crate::config::SecurityConfig;
@@ -80,14 +82,14 @@ type PageResult = Result<Response, PageError>;
 async fn page(
     app: &AppState,
     security: &Security,
-    session: &Session,
+    csrf: &Csrf,
     user: Option<&str>,
     template: &str,
     status: StatusCode,
     extra: Value,
 ) -> PageResult {
     let config = security.config();
-    let csrf_token = crate::csrf::ensure_token(session).await?;
+    let csrf_token = csrf.token().await?;
     let ctx = context! {
         csrf_token => csrf_token,
         current_user => user,
@@ -113,7 +115,7 @@ async fn page(
 async fn message(
     app: &AppState,
     security: &Security,
-    session: &Session,
+    csrf: &Csrf,
     status: StatusCode,
     title: &str,
     text: &str,
@@ -121,7 +123,7 @@ async fn message(
     page(
         app,
         security,
-        session,
+        csrf,
         None,
         "security/message.html",
         status,
@@ -141,7 +143,7 @@ pub struct NextQuery {
 async fn login_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     user: MaybeUser,
     Query(query): Query<NextQuery>,
 ) -> PageResult {
@@ -155,7 +157,7 @@ async fn login_page(
     page(
         &app,
         &security,
-        &session,
+        &csrf,
         None,
         "security/login.html",
         StatusCode::OK,
@@ -181,13 +183,14 @@ pub struct LoginForm {
 async fn login_submit(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     ClientAddress(address): ClientAddress,
     Form(form): Form<LoginForm>,
 ) -> PageResult {
+    let session = csrf.session();
     match flows::check_login(&security, &form.email, &form.password, &address).await {
         Ok(user) => {
-            crate::auth::login(&session, &user).await?;
+            crate::auth::login(session, &user).await?;
             let to = next_or(form.next.as_deref(), &security.config().post_login_view).to_owned();
             Ok(Redirect::to(&to).into_response())
         }
@@ -204,7 +207,7 @@ async fn login_submit(
             let mut response = page(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 None,
                 "security/login.html",
                 status,
@@ -240,13 +243,13 @@ fn at_capacity(page: PageResult, e: &FlowError) -> PageResult {
 async fn sessions_not_ended(
     app: &AppState,
     security: &Security,
-    session: &Session,
+    csrf: &Csrf,
     e: &FlowError,
 ) -> PageResult {
     message(
         app,
         security,
-        session,
+        csrf,
         StatusCode::SERVICE_UNAVAILABLE,
         "Other sessions are still signed in",
         &e.to_string(),
@@ -257,14 +260,14 @@ async fn sessions_not_ended(
 async fn logout_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     user: MaybeUser,
 ) -> PageResult {
     let email = user.0.as_ref().map(|u| u.email().to_owned());
     page(
         &app,
         &security,
-        &session,
+        &csrf,
         email.as_deref(),
         "security/logout.html",
         StatusCode::OK,
@@ -295,12 +298,12 @@ pub struct RegisterForm {
 async fn register_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
 ) -> PageResult {
     page(
         &app,
         &security,
-        &session,
+        &csrf,
         None,
         "security/register.html",
         StatusCode::OK,
@@ -312,19 +315,19 @@ async fn register_page(
 async fn register_submit(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     Form(form): Form<RegisterForm>,
 ) -> PageResult {
     let rerender = |errors: Vec<String>| {
         let email = form.email.trim().to_owned();
         let app = app.clone();
         let security = security.clone();
-        let session = session.clone();
+        let csrf = csrf.clone();
         async move {
             page(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 None,
                 "security/register.html",
                 StatusCode::OK,
@@ -339,14 +342,14 @@ async fn register_submit(
     match flows::register(&app, &security, &form.email, &form.password).await {
         Err(e) => at_capacity(rerender(vec![e.to_string()]).await, &e),
         Ok(Registered::New { user, log_in: true }) => {
-            crate::auth::login(&session, &user).await?;
+            crate::auth::login(csrf.session(), &user).await?;
             Ok(Redirect::to(&security.config().post_register_view).into_response())
         }
         Ok(Registered::New { log_in: false, .. }) | Ok(Registered::Existing) => {
             message(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 StatusCode::OK,
                 "Check your email",
                 "Thank you. To finish, follow the link in the email we have sent to the address you entered.",
@@ -373,13 +376,13 @@ pub struct ChangeForm {
 async fn change_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     user: CurrentUser,
 ) -> PageResult {
     page(
         &app,
         &security,
-        &session,
+        &csrf,
         Some(user.email()),
         "security/change_password.html",
         StatusCode::OK,
@@ -391,17 +394,18 @@ async fn change_page(
 async fn change_submit(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     user: CurrentUser,
     ClientAddress(address): ClientAddress,
     Form(form): Form<ChangeForm>,
 ) -> PageResult {
+    let session = csrf.session();
     let result = if form.new_password != form.new_password_confirm {
         Err(FlowError::NewPasswordsDiffer)
     } else {
         flows::change_password(
             &security,
-            &session,
+            session,
             &user.user,
             &form.password,
             &form.new_password,
@@ -412,13 +416,13 @@ async fn change_submit(
     match result {
         Ok(()) => Ok(Redirect::to(&security.config().post_change_view).into_response()),
         Err(e @ FlowError::SessionsNotEnded { .. }) => {
-            sessions_not_ended(&app, &security, &session, &e).await
+            sessions_not_ended(&app, &security, &csrf, &e).await
         }
         Err(message) => {
             let response = page(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 Some(user.email()),
                 "security/change_password.html",
                 StatusCode::OK,
@@ -449,12 +453,12 @@ pub struct EmailForm {
 async fn forgot_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
 ) -> PageResult {
     page(
         &app,
         &security,
-        &session,
+        &csrf,
         None,
         "security/forgot_password.html",
         StatusCode::OK,
@@ -466,14 +470,14 @@ async fn forgot_page(
 async fn forgot_submit(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     Form(form): Form<EmailForm>,
 ) -> PageResult {
     flows::forgot_password(&app, &security, &form.email).await;
     message(
         &app,
         &security,
-        &session,
+        &csrf,
         StatusCode::OK,
         "Check your email",
         "If an account uses this address, we have sent it a link to reset the password.",
@@ -484,7 +488,7 @@ async fn forgot_submit(
 async fn reset_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     Path(token): Path<String>,
 ) -> PageResult {
     match flows::check_reset_token(&security, &token).await {
@@ -492,7 +496,7 @@ async fn reset_page(
             page(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 None,
                 "security/reset_password.html",
                 StatusCode::OK,
@@ -505,7 +509,7 @@ async fn reset_page(
             message(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 StatusCode::BAD_REQUEST,
                 "Invalid link",
                 &text,
@@ -529,7 +533,7 @@ pub struct ResetForm {
 async fn reset_submit(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     Path(token): Path<String>,
     Form(form): Form<ResetForm>,
 ) -> PageResult {
@@ -537,7 +541,7 @@ async fn reset_submit(
         return page(
             &app,
             &security,
-            &session,
+            &csrf,
             None,
             "security/reset_password.html",
             StatusCode::OK,
@@ -548,7 +552,7 @@ async fn reset_submit(
     match flows::reset_password(&security, &token, &form.password).await {
         Ok(_) => Ok(Redirect::to(&security.config().post_reset_view).into_response()),
         Err(e @ FlowError::SessionsNotEnded { .. }) => {
-            sessions_not_ended(&app, &security, &session, &e).await
+            sessions_not_ended(&app, &security, &csrf, &e).await
         }
         Err(e) => {
             let text = e.to_string();
@@ -561,7 +565,7 @@ async fn reset_submit(
                 return message(
                     &app,
                     &security,
-                    &session,
+                    &csrf,
                     StatusCode::BAD_REQUEST,
                     "Invalid link",
                     &text,
@@ -571,7 +575,7 @@ async fn reset_submit(
             let response = page(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 None,
                 "security/reset_password.html",
                 StatusCode::OK,
@@ -586,7 +590,7 @@ async fn reset_submit(
 async fn confirm(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     Path(token): Path<String>,
 ) -> PageResult {
     match flows::confirm_email(&security, &token).await {
@@ -596,7 +600,7 @@ async fn confirm(
             message(
                 &app,
                 &security,
-                &session,
+                &csrf,
                 StatusCode::BAD_REQUEST,
                 "Invalid link",
                 &text,
@@ -609,12 +613,12 @@ async fn confirm(
 async fn send_confirmation_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
 ) -> PageResult {
     page(
         &app,
         &security,
-        &session,
+        &csrf,
         None,
         "security/send_confirmation.html",
         StatusCode::OK,
@@ -626,7 +630,7 @@ async fn send_confirmation_page(
 async fn send_confirmation_submit(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     Form(form): Form<EmailForm>,
 ) -> PageResult {
     if let Ok(Some(user)) = security.find_user_by_email(&form.email).await
@@ -638,7 +642,7 @@ async fn send_confirmation_submit(
     message(
         &app,
         &security,
-        &session,
+        &csrf,
         StatusCode::OK,
         "Check your email",
         "If an unconfirmed account uses this address, we have sent it a new confirmation link.",
@@ -649,9 +653,10 @@ async fn send_confirmation_submit(
 async fn sessions_page(
     State(app): State<AppState>,
     Service(security): Service<Security>,
-    session: Session,
+    csrf: Csrf,
     user: CurrentUser,
 ) -> PageResult {
+    let session = csrf.session();
     let current = session.id().await?;
     let (sessions, errors) = match security.list_sessions(user.id(), current.as_deref()).await {
         Ok(list) => (list, Vec::new()),
@@ -666,7 +671,7 @@ async fn sessions_page(
     page(
         &app,
         &security,
-        &session,
+        &csrf,
         Some(user.email()),
         "security/sessions.html",
         StatusCode::OK,

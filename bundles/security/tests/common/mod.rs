@@ -86,7 +86,18 @@ impl Bundle for GuardedApp {
             .get("/app-form", app_form_page)
             .post("/app-form", app_form_submit)
             .get("/api/private", api_private)
+            .get("/remember", remember)
     }
+}
+
+/// Writes to the session of a visitor who may not be logged in (like a
+/// cart or a theme choice): the one way an anonymous visitor gets a
+/// stored session.
+async fn remember(
+    session: unchained_session::Session,
+) -> Result<&'static str, unchained_session::SessionError> {
+    session.insert("theme", "dark").await?;
+    Ok("remembered")
 }
 
 /// A running test app.

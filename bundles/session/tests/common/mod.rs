@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod proxy;
+pub mod services;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -258,7 +260,7 @@ pub async fn connect(url: &str) -> DatabaseConnection {
 
 /// Shows the crate's warnings and errors (e.g. why a request got 503) in
 /// the output of failing tests.
-fn init_logs() {
+pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
