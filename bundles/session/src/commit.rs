@@ -22,7 +22,7 @@ use crate::store::{Record, SaveOutcome, StoreError};
 const LOG: &str = "unchained_session";
 
 /// Attempts at a conditional save before giving up with 503.
-const MAX_ATTEMPTS: u32 = 200;
+pub(crate) const MAX_ATTEMPTS: u32 = 200;
 
 /// What the end of the request does, as the handler left it.
 #[derive(Debug, Default)]
@@ -80,6 +80,10 @@ pub(crate) struct State {
     data: SessionData,
     owner: Option<String>,
     changes: ChangeLog,
+    /// The cookie an [`update`](crate::Session::update) during the request
+    /// already decided on (the session it wrote may be new, or moved): the
+    /// end of the request sends it unless it decides otherwise.
+    pending_cookie: Option<CookieAction>,
 }
 
 impl State {
@@ -224,6 +228,23 @@ impl State {
         self.owner = None;
     }
 
+    /// Marks the store as failed for this request: every later call, and
+    /// the response, answer 503.
+    pub(crate) fn fail(&mut self) {
+        self.ending = Ending::LoadFailed;
+    }
+
+    /// Makes `stored` (what was just written or read back) the request's
+    /// starting point: nothing is left to write.
+    fn rebase(&mut self, stored: Option<Loaded>) {
+        if let Some(loaded) = &stored {
+            self.owner = loaded.record.owner.clone();
+        }
+        self.base = stored;
+        self.ending = Ending::Read;
+        self.changes = ChangeLog::default();
+    }
+
     /// Records that the data or the owner changed.
     fn changed(&mut self) {
         self.ending = match std::mem::take(&mut self.ending) {
@@ -275,17 +296,20 @@ pub(crate) struct Commit {
 
 /// The end of a request that has nothing to write: `None` when it has.
 pub(crate) fn settled(state: &State, manager: &SessionManager) -> Option<Commit> {
-    let read = Commit {
-        read: true,
-        ..Commit::default()
-    };
     match state.ending {
         Ending::Untouched => Some(Commit::default()),
         Ending::LoadFailed => Some(Commit {
+            read: true,
             failed: true,
-            ..read
+            ..Commit::default()
         }),
-        _ => (!state.has_work(manager)).then_some(read),
+        // A cookie decided by an update is sent through `commit` (it has to
+        // be taken out of the state).
+        _ if state.pending_cookie.is_some() => None,
+        _ => (!state.has_work(manager)).then_some(Commit {
+            read: true,
+            ..Commit::default()
+        }),
     }
 }
 
@@ -297,8 +321,12 @@ pub(crate) async fn commit(state: &mut State, manager: &SessionManager) -> Commi
     }
     let mut commit = Commit {
         read: true,
+        cookie: state.pending_cookie.take().unwrap_or_default(),
         ..Commit::default()
     };
+    if !state.has_work(manager) {
+        return commit;
+    }
     if let Err(e) = write(state, manager, &mut commit).await {
         tracing::error!(target: LOG, "session not saved: {e}");
         commit.failed = true;
@@ -306,11 +334,119 @@ pub(crate) async fn commit(state: &mut State, manager: &SessionManager) -> Commi
     commit
 }
 
+/// Writes what the request changed so far, now rather than at the end,
+/// and makes what was stored the request's new starting point: the
+/// first step of an [`update`](crate::Session::update).
+pub(crate) async fn flush(state: &mut State, manager: &SessionManager) -> Result<(), StoreError> {
+    if !state.has_work(manager) {
+        return Ok(());
+    }
+    let mut commit = Commit {
+        cookie: state.pending_cookie.take().unwrap_or_default(),
+        ..Commit::default()
+    };
+    let stored = write(state, manager, &mut commit).await?;
+    state.rebase(stored);
+    if !matches!(commit.cookie, CookieAction::Keep) {
+        state.pending_cookie = Some(commit.cookie);
+    }
+    Ok(())
+}
+
+/// One attempt of an [`update`](crate::Session::update): stores the data
+/// with `key` set to `value`, if the stored version is still the one this
+/// request has. `Ok(false)`: another request saved first; the state now
+/// holds the newer record, for the caller to compute the value again.
+pub(crate) async fn try_update(
+    state: &mut State,
+    manager: &SessionManager,
+    key: &str,
+    value: Value,
+) -> Result<bool, StoreError> {
+    let mut data = state.data.clone();
+    data.insert(key.to_owned(), value);
+    let Some(base) = &state.base else {
+        let now = Utc::now();
+        let (id, record) = create_record(manager, data.clone(), state.owner.clone(), now).await?;
+        state.data = data;
+        state.pending_cookie = Some(CookieAction::Set {
+            id: id.clone(),
+            expires: record.expires_at,
+        });
+        state.rebase(Some(Loaded {
+            id,
+            record,
+            at: now,
+        }));
+        return Ok(true);
+    };
+    let now = base.at;
+    let lifetime = manager.config().lifetime;
+    let expires_at = if refresh_due(&base.record, lifetime, now) {
+        manager.expiry(base.record.created_at, now)
+    } else {
+        base.record.expires_at
+    };
+    let record = Record {
+        data: manager.encode(&data)?,
+        version: base.record.version + 1,
+        owner: state.owner.clone(),
+        created_at: base.record.created_at,
+        expires_at,
+    };
+    let id = base.id.clone();
+    if manager
+        .save(&id, &record, Some(base.record.version))
+        .await?
+        == SaveOutcome::Saved
+    {
+        if record.expires_at != base.record.expires_at && manager.config().permanent {
+            state.pending_cookie = Some(CookieAction::Set {
+                id: id.clone(),
+                expires: record.expires_at,
+            });
+        }
+        state.data = data;
+        state.rebase(Some(Loaded {
+            id,
+            record,
+            at: now,
+        }));
+        return Ok(true);
+    }
+    // Another request saved first: start again from its record, or from
+    // nothing if it ended the session.
+    let fresh = manager.load(&id).await?;
+    let fresh = match fresh {
+        Some(record) => {
+            state.data = manager
+                .decode(&record.data)
+                .map_err(|e| StoreError::corrupt(manager.store().name(), e))?;
+            state.owner = record.owner.clone();
+            Some(Loaded {
+                id,
+                record,
+                at: now,
+            })
+        }
+        None => {
+            state.data.clear();
+            state.owner = None;
+            state.pending_cookie = Some(CookieAction::Expire);
+            None
+        }
+    };
+    state.rebase(fresh);
+    Ok(false)
+}
+
+/// Writes the request's changes; returns the stored session as it now is
+/// (`None` when none is stored).
 async fn write(
     state: &mut State,
     manager: &SessionManager,
     commit: &mut Commit,
-) -> Result<(), StoreError> {
+) -> Result<Option<Loaded>, StoreError> {
     let dirty = state.dirty();
     let regenerate = matches!(state.ending, Ending::Regenerate { .. });
     if let Ending::Destroyed(old) = std::mem::replace(&mut state.ending, Ending::Read) {
@@ -318,11 +454,22 @@ async fn write(
         commit.cookie = CookieAction::Expire;
     }
     let Some(base) = state.base.take() else {
-        if !state.data.is_empty() {
-            // A new session's expiry counts from now.
-            create(state, manager, commit, Utc::now()).await?;
+        if state.data.is_empty() {
+            return Ok(None);
         }
-        return Ok(());
+        // A new session's expiry counts from now.
+        let now = Utc::now();
+        let (id, record) =
+            create_record(manager, state.data.clone(), state.owner.clone(), now).await?;
+        commit.cookie = CookieAction::Set {
+            id: id.clone(),
+            expires: record.expires_at,
+        };
+        return Ok(Some(Loaded {
+            id,
+            record,
+            at: now,
+        }));
     };
     // A stored session's expiry counts from when this request loaded it.
     let now = base.at;
@@ -330,7 +477,7 @@ async fn write(
         // An empty session is never stored.
         manager.delete(&base.id).await?;
         commit.cookie = CookieAction::Expire;
-        return Ok(());
+        return Ok(None);
     }
     // Serialize only when something may have changed: a read-only
     // request never pays for encoding.
@@ -361,28 +508,30 @@ async fn write(
             .save(&base.id, &record, Some(base.record.version))
             .await?
             == SaveOutcome::Saved
-            && config.permanent
         {
-            commit.cookie = CookieAction::Set {
-                id: base.id,
-                expires: record.expires_at,
-            };
+            if config.permanent {
+                commit.cookie = CookieAction::Set {
+                    id: base.id.clone(),
+                    expires: record.expires_at,
+                };
+            }
+            return Ok(Some(Loaded { record, ..base }));
         }
     }
-    Ok(())
+    Ok(Some(base))
 }
 
-/// Stores a new session under a fresh id.
-async fn create(
-    state: &State,
+/// Stores a new session holding `data` under a fresh id.
+async fn create_record(
     manager: &SessionManager,
-    commit: &mut Commit,
+    data: SessionData,
+    owner: Option<String>,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(SessionId, Record), StoreError> {
     let record = Record {
-        data: manager.encode(&state.data)?,
+        data: manager.encode(&data)?,
         version: 1,
-        owner: state.owner.clone(),
+        owner,
         created_at: now,
         expires_at: manager.expiry(now, now),
     };
@@ -390,11 +539,7 @@ async fn create(
     for _ in 0..3 {
         let id = manager.new_id();
         if manager.save(&id, &record, None).await? == SaveOutcome::Saved {
-            commit.cookie = CookieAction::Set {
-                id,
-                expires: record.expires_at,
-            };
-            return Ok(());
+            return Ok((id, record));
         }
     }
     Err(StoreError::unavailable(
@@ -414,7 +559,7 @@ async fn save_with_retry(
     new_id: Option<SessionId>,
     commit: &mut Commit,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Loaded>, StoreError> {
     let lifetime = manager.config().lifetime;
     for attempt in 0..MAX_ATTEMPTS {
         // The expiry moves by the same throttled rule as a read-only
@@ -455,11 +600,15 @@ async fn save_with_retry(
             let moved = record.expires_at != base.record.expires_at;
             if regenerated || (moved && manager.config().permanent) {
                 commit.cookie = CookieAction::Set {
-                    id,
+                    id: id.clone(),
                     expires: record.expires_at,
                 };
             }
-            return Ok(());
+            return Ok(Some(Loaded {
+                id,
+                record,
+                at: now,
+            }));
         }
         // Someone saved first: start again from their record.
         let Some(fresh) = manager.load(&base.id).await? else {
@@ -467,7 +616,8 @@ async fn save_with_retry(
             // it stays destroyed.
             tracing::debug!(target: LOG, "session destroyed by a concurrent request");
             commit.cookie = CookieAction::Expire;
-            return Ok(());
+            state.data.clear();
+            return Ok(None);
         };
         let mut data = if state.changes.cleared {
             SessionData::new()
@@ -492,16 +642,23 @@ async fn save_with_retry(
             record: fresh,
             at: base.at,
         };
-        if attempt > 2 {
-            // Many writers at once: spread them out a little.
-            let jitter = rand::random_range(0..(attempt as u64).min(20) + 1);
-            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
-        }
+        pause_after_conflict(attempt).await;
     }
     Err(StoreError::unavailable(
         manager.store().name(),
         format!("gave up saving after {MAX_ATTEMPTS} version conflicts"),
     ))
+}
+
+/// After the `attempt`th lost version race (from 0): the first few retry
+/// at once, later ones wait a random few milliseconds, longer as the races
+/// go on, so that many writers of one session spread out instead of
+/// colliding again.
+pub(crate) async fn pause_after_conflict(attempt: u32) {
+    if attempt > 2 {
+        let jitter = rand::random_range(0..u64::from(attempt).min(20) + 1);
+        tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+    }
 }
 
 /// Whether a read-only request should push the expiry forward: once at

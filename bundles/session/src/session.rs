@@ -160,6 +160,78 @@ impl Session {
         Ok(())
     }
 
+    /// Replaces the value at `key` with `f(old)` atomically, and returns
+    /// the value stored: the read-modify-write for counters, carts and
+    /// budgets that several requests change at once.
+    ///
+    /// The write happens now, not at the end of the request, with a
+    /// version check: when another request saved the session since it was
+    /// read, `f` runs again on the newer value (so keep `f` free of side
+    /// effects), at most 200 times. No update is lost, and the value
+    /// returned is the one that was stored, so the response can show it.
+    /// The request's earlier changes are saved first; a session not yet
+    /// stored is created.
+    ///
+    /// [`insert`](Self::insert) is cheaper (one write at the end of the
+    /// request, none if nothing changed) and fine for values only one
+    /// request at a time changes, such as a preference: for one key
+    /// written by several requests at once, the last `insert` wins.
+    ///
+    /// ```
+    /// use unchained_session::{Session, SessionError};
+    ///
+    /// async fn count(session: Session) -> Result<String, SessionError> {
+    ///     let n = session.update("count", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+    ///     Ok(n.to_string())
+    /// }
+    /// ```
+    pub async fn update<T, F>(&self, key: &str, mut f: F) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> T,
+    {
+        let manager = &self.inner.manager;
+        let mut state = self.loaded().await?;
+        if commit::flush(&mut state, manager).await.is_err() {
+            // The manager has logged why; the response will be 503 too.
+            state.fail();
+            return Err(SessionError::Unavailable);
+        }
+        for attempt in 0..commit::MAX_ATTEMPTS {
+            let old = match state.data().get(key) {
+                None => None,
+                Some(value) => {
+                    Some(
+                        T::deserialize(value).map_err(|e| SessionError::Deserialize {
+                            key: key.to_owned(),
+                            message: e.to_string(),
+                        })?,
+                    )
+                }
+            };
+            let new = f(old);
+            let value = serde_json::to_value(&new).map_err(|e| SessionError::Serialize {
+                key: key.to_owned(),
+                message: e.to_string(),
+            })?;
+            match commit::try_update(&mut state, manager, key, value).await {
+                Ok(true) => return Ok(new),
+                Ok(false) => commit::pause_after_conflict(attempt).await,
+                Err(_) => {
+                    state.fail();
+                    return Err(SessionError::Unavailable);
+                }
+            }
+        }
+        tracing::error!(
+            target: "unchained_session",
+            "session update of {key:?} gave up after {} version conflicts",
+            commit::MAX_ATTEMPTS
+        );
+        state.fail();
+        Err(SessionError::Unavailable)
+    }
+
     /// Removes `key`; `true` if it was there.
     pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
         Ok(self.loaded().await?.remove(key))

@@ -616,6 +616,60 @@ mod behaviours {
         h.teardown().await;
     }
 
+    /// `Session::update`: 100 concurrent increments of one session's
+    /// counter from 1 end at exactly 101, every request answers 200, and
+    /// each answer is a value that was stored (so they are 2..=101, each
+    /// once). The requests are split across two app processes (two
+    /// managers, two store connections). Changes made before the update in
+    /// the same request are kept.
+    pub async fn update_loses_nothing(make: Maker) {
+        let h = make(config()).await;
+        let (other, _other_manager) = h.sibling().await;
+        let cookie = h.start("n", "1").await;
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let app = if i % 2 == 0 {
+                h.app.clone()
+            } else {
+                other.clone()
+            };
+            let cookie = cookie.clone();
+            let name = h.config.cookie_name.clone();
+            tasks.push(tokio::spawn(async move {
+                let path = if i % 10 == 0 {
+                    format!("/mark-then-count/mark{i}")
+                } else {
+                    "/count".to_owned()
+                };
+                common::send(&app, &name, &path, Some(&cookie)).await
+            }));
+        }
+        let mut answers = Vec::new();
+        for task in tasks {
+            let reply = task.await.unwrap();
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            answers.push(reply.body.parse::<i64>().unwrap());
+        }
+        answers.sort_unstable();
+        assert_eq!(answers, (2..=101).collect::<Vec<i64>>());
+        assert_eq!(h.get("/read", Some(&cookie)).await.body, "101");
+        for i in [0, 50, 90] {
+            assert_eq!(
+                h.get(&format!("/get/mark{i}"), Some(&cookie)).await.body,
+                "true"
+            );
+        }
+
+        // A visitor without a session gets one, created by the update.
+        let reply = h.get("/count", None).await;
+        assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "1"));
+        let fresh = reply
+            .cookie(&h.config.cookie_name)
+            .expect("the update created a session");
+        assert_eq!(h.get("/count", Some(&fresh)).await.body, "2");
+        h.teardown().await;
+    }
+
     /// Owner tagging: list and destroy all sessions of one owner.
     pub async fn owner_sessions(make: Maker) {
         let h = make(config()).await;
@@ -788,7 +842,7 @@ macro_rules! store_suite {
                 expired_cookie_is_anonymous, lazy_and_counted, writes_only_changes,
                 refresh_is_throttled, empty_is_never_stored, regenerate_replaces_atomically,
                 destroy_kills_the_cookie, idle_and_absolute_lifetime, non_permanent_still_expires,
-                cookie_attributes, cleanup_in_batches, concurrent_requests,
+                cookie_attributes, cleanup_in_batches, concurrent_requests, update_loses_nothing,
                 owner_sessions, json_format, scale_out, store_contract $(, $extra)*);
         }
     };
@@ -917,8 +971,19 @@ async fn filesystem_files_are_private() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    // No temporary file is left behind.
-    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
+    // No temporary file is left behind: the session's file and the
+    // writers' lock file, private too.
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".lock", h.id_of(&cookie).as_str()]);
+    let lock_mode = std::fs::metadata(dir.join(".lock"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(lock_mode & 0o777, 0o600);
 }
 
 /// #9: the log says why a request got 503.

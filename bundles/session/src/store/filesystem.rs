@@ -17,15 +17,19 @@ const MAGIC: &[u8; 4] = b"UNS1";
 const NO_OWNER: u32 = u32::MAX;
 /// Prefix of temporary files; never a valid session id (ids have no dot).
 const TMP_PREFIX: &str = ".tmp-";
+/// The file every writer locks; never a valid session id either.
+const LOCK_FILE: &str = ".lock";
 
 /// Sessions as files in `SESSION_FILE_DIR`, named by session id, created
 /// with `SESSION_FILE_MODE` (0600 by default).
 ///
 /// Writes go to a temporary file that is renamed over the record, so a
 /// reader sees the old record or the new one, never half of one. Version
-/// checks are serialized by a lock inside this process: share the folder
-/// between processes only if just one of them writes. Listing by owner and
-/// cleanup read every file.
+/// checks are serialized by a lock inside this process and, across
+/// processes sharing the folder, by an exclusive `flock` on the folder's
+/// `.lock` file, so compare-and-swap (and `Session::update`) holds for
+/// several app processes on one machine. Listing by owner and cleanup read
+/// every file.
 #[derive(Debug, Clone)]
 pub struct FilesystemStore {
     inner: Arc<Inner>,
@@ -69,6 +73,33 @@ impl FilesystemStore {
 }
 
 impl Inner {
+    /// Runs `f` holding the folder's exclusive lock: the one writer, among
+    /// every process sharing the folder, that checks a version and writes.
+    fn exclusive<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(self.dir.join(LOCK_FILE))
+        };
+        let file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&self.dir)?;
+                open()?
+            }
+            other => other?,
+        };
+        // Released when `file` is closed, even if `f` panics.
+        file.lock()?;
+        f()
+    }
+
     /// The file of session `id`. The id's type guarantees it is a plain
     /// name (URL-safe base64): it cannot climb out of the folder.
     fn path(&self, id: &SessionId) -> PathBuf {
@@ -250,11 +281,13 @@ impl SessionStore for FilesystemStore {
         let _guard = self.inner.write_lock.lock().await;
         let (id, record) = (id.clone(), record.clone());
         self.blocking(move |inner| {
-            if !version_matches(inner.read_live(&id)?.as_ref(), expected) {
-                return Ok(SaveOutcome::Conflict);
-            }
-            inner.write(&id, &record)?;
-            Ok(SaveOutcome::Saved)
+            inner.exclusive(|| {
+                if !version_matches(inner.read_live(&id)?.as_ref(), expected) {
+                    return Ok(SaveOutcome::Conflict);
+                }
+                inner.write(&id, &record)?;
+                Ok(SaveOutcome::Saved)
+            })
         })
         .await
     }
@@ -269,17 +302,19 @@ impl SessionStore for FilesystemStore {
         let _guard = self.inner.write_lock.lock().await;
         let (old, new, record) = (old.clone(), new.clone(), record.clone());
         self.blocking(move |inner| {
-            if !version_matches(inner.read_live(&old)?.as_ref(), Some(expected))
-                || inner.path(&new).exists()
-            {
-                return Ok(SaveOutcome::Conflict);
-            }
-            // rename(2) moves the record in one step: the old id stops
-            // working exactly when the new one starts. The new content then
-            // replaces it atomically too.
-            fs::rename(inner.path(&old), inner.path(&new))?;
-            inner.write(&new, &record)?;
-            Ok(SaveOutcome::Saved)
+            inner.exclusive(|| {
+                if !version_matches(inner.read_live(&old)?.as_ref(), Some(expected))
+                    || inner.path(&new).exists()
+                {
+                    return Ok(SaveOutcome::Conflict);
+                }
+                // rename(2) moves the record in one step: the old id stops
+                // working exactly when the new one starts. The new content then
+                // replaces it atomically too.
+                fs::rename(inner.path(&old), inner.path(&new))?;
+                inner.write(&new, &record)?;
+                Ok(SaveOutcome::Saved)
+            })
         })
         .await
     }
@@ -287,7 +322,8 @@ impl SessionStore for FilesystemStore {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let _guard = self.inner.write_lock.lock().await;
         let id = id.clone();
-        self.blocking(move |inner| inner.remove(&id)).await
+        self.blocking(move |inner| inner.exclusive(|| inner.remove(&id)))
+            .await
     }
 
     async fn list_by_owner(&self, owner: &str) -> Result<Vec<SessionInfo>, StoreError> {
@@ -317,16 +353,18 @@ impl SessionStore for FilesystemStore {
         let _guard = self.inner.write_lock.lock().await;
         let owner = owner.to_owned();
         self.blocking(move |inner| {
-            let mut count = 0;
-            for id in inner.ids()? {
-                if let Ok(Some(r)) = inner.read(&id)
-                    && r.owner.as_deref() == Some(owner.as_str())
-                    && inner.remove(&id)?
-                {
-                    count += 1;
+            inner.exclusive(|| {
+                let mut count = 0;
+                for id in inner.ids()? {
+                    if let Ok(Some(r)) = inner.read(&id)
+                        && r.owner.as_deref() == Some(owner.as_str())
+                        && inner.remove(&id)?
+                    {
+                        count += 1;
+                    }
                 }
-            }
-            Ok(count)
+                Ok(count)
+            })
         })
         .await
     }
@@ -334,23 +372,25 @@ impl SessionStore for FilesystemStore {
     async fn cleanup_expired(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
         let _guard = self.inner.write_lock.lock().await;
         self.blocking(move |inner| {
-            let mut count = 0;
-            for id in inner.ids()? {
-                if count >= limit {
-                    break;
+            inner.exclusive(|| {
+                let mut count = 0;
+                for id in inner.ids()? {
+                    if count >= limit {
+                        break;
+                    }
+                    // Corrupt files are removed too: they can never load.
+                    let expired = match inner.read_raw(&id) {
+                        Ok(Some(r)) => r.is_expired(now),
+                        Ok(None) => false,
+                        Err(e) if e.kind() == io::ErrorKind::InvalidData => true,
+                        Err(e) => return Err(e),
+                    };
+                    if expired && inner.remove(&id)? {
+                        count += 1;
+                    }
                 }
-                // Corrupt files are removed too: they can never load.
-                let expired = match inner.read_raw(&id) {
-                    Ok(Some(r)) => r.is_expired(now),
-                    Ok(None) => false,
-                    Err(e) if e.kind() == io::ErrorKind::InvalidData => true,
-                    Err(e) => return Err(e),
-                };
-                if expired && inner.remove(&id)? {
-                    count += 1;
-                }
-            }
-            Ok(count)
+                Ok(count)
+            })
         })
         .await
     }

@@ -430,6 +430,8 @@ pub fn app(manager: SessionManager) -> Router {
         .route("/anon", get(|| async { "ok" }))
         .route("/read", get(read))
         .route("/incr", get(incr))
+        .route("/count", get(count))
+        .route("/mark-then-count/{mark}", get(mark_then_count))
         .route("/set/{key}/{value}", get(set))
         .route("/get/{key}", get(get_key))
         .route("/remove/{key}", get(remove))
@@ -464,6 +466,31 @@ async fn incr(session: Session) -> Result<String, SessionError> {
     let n = number(&session).await? + 1;
     session.insert("n", n).await?;
     Ok(n.to_string())
+}
+
+/// `n + 1` through `Session::update`: no increment is ever lost.
+async fn count(session: Session) -> Result<String, SessionError> {
+    let n = session
+        .update("n", |n: Option<serde_json::Value>| {
+            let n = match n {
+                Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
+                Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+                _ => 0,
+            };
+            serde_json::Value::from(n + 1)
+        })
+        .await?;
+    Ok(n.to_string())
+}
+
+/// An `insert` of another key before an update in the same request: both
+/// are stored.
+async fn mark_then_count(
+    session: Session,
+    Path(mark): Path<String>,
+) -> Result<String, SessionError> {
+    session.insert(&mark, "true").await?;
+    count(session).await
 }
 
 async fn set(
