@@ -215,6 +215,9 @@ impl LoadedApp {
 
     fn templates(&self) -> Result<Templates, Error> {
         let mut templates = Templates::new();
+        // The core's own templates come first: any bundle or the project
+        // can replace them by name.
+        templates.add("unchained", "forms.html", crate::form::FORMS_TEMPLATE)?;
         for bundle in self.bundles.iter() {
             for (name, source) in bundle.templates() {
                 templates.add(bundle.name(), name, source)?;

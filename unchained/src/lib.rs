@@ -43,9 +43,11 @@ pub mod bundle;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod form;
 mod error;
 #[cfg(feature = "orm")]
 pub mod models;
+pub mod page;
 pub mod project;
 pub mod registry;
 pub mod request_log;
@@ -76,13 +78,17 @@ pub mod prelude {
     pub use crate::config::{Config, ConfigDefaults, Environment};
     #[cfg(feature = "orm")]
     pub use crate::models::{ModelContext, ModelDef};
+    pub use crate::form::{Form, InvalidForm};
+    pub use crate::page::Page;
     pub use crate::routes::{RouteContext, Routes};
     pub use crate::server::App;
     pub use crate::service::{Service, ServiceType};
     pub use crate::state::AppState;
     pub use async_trait::async_trait;
-    pub use axum::extract::{Form, Json, Path, Query, State};
+    pub use axum::extract::{Json, Path, Query, State};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
+    pub use http::StatusCode;
+    pub use minijinja::context;
 }
 
 /// Re-exported: [`Bundle`]'s hooks return `anyhow::Result`.
@@ -93,3 +99,9 @@ pub use async_trait::async_trait;
 pub use axum;
 /// Re-exported for bundles' CLI commands.
 pub use clap;
+/// Re-exported so handlers name status codes and headers without a
+/// dependency of their own.
+pub use http;
+/// Re-exported: the template engine (`minijinja::context!` builds a
+/// template's context).
+pub use minijinja;

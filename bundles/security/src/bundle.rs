@@ -149,6 +149,7 @@ impl Bundle for SecurityBundle {
         let mailer = Mailer::from_config(&config, ctx.project_root())?;
         tracing::info!(target: "unchained_security", transport = mailer.transport_name(), "security bundle ready");
         ctx.insert(Security::new(config, hasher, tokens, mailer, db, sessions));
+        ctx.add_template_context(crate::page_context::SecurityContext);
         Ok(())
     }
 }

@@ -62,6 +62,7 @@ pub mod flows;
 pub mod mail;
 pub mod middleware;
 pub mod models;
+mod page_context;
 pub mod password;
 pub mod redirect;
 pub mod routes;

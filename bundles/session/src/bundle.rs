@@ -293,6 +293,7 @@ impl Bundle for SessionBundle {
             }
         };
         ctx.insert(StoreWarnedAtBuild(warned));
+        ctx.add_template_context(crate::flash::FlashContext);
         let signer = signer(ctx.config(), &session)?;
         let manager = SessionManager::new(session, store, signer).map_err(anyhow::Error::msg)?;
         ctx.insert(manager);

@@ -39,6 +39,7 @@ pub mod command;
 mod commit;
 pub mod config;
 mod cookie;
+pub mod flash;
 mod id;
 mod layer;
 mod manager;

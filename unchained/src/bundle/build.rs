@@ -2,9 +2,11 @@
 //! assembled.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::ResolvedBundles;
 use crate::config::{Config, Environment};
+use crate::page::{TemplateContext, TemplateContexts};
 use crate::service::{MissingService, Providers, ServiceType};
 use crate::state::Services;
 use crate::templates::Templates;
@@ -119,5 +121,18 @@ impl<'a> BuildContext<'a> {
     /// The templates, e.g. to add filters or globals.
     pub fn templates_mut(&mut self) -> &mut Templates {
         &mut self.templates
+    }
+
+    /// Adds per-request values to every template a handler renders through
+    /// [`Page`](crate::page::Page) (e.g. the current user), after those of
+    /// bundles loaded earlier.
+    pub fn add_template_context(&mut self, context: impl TemplateContext) {
+        let mut contexts = self
+            .services
+            .get::<TemplateContexts>()
+            .cloned()
+            .unwrap_or_default();
+        contexts.0.push(Arc::new(context));
+        self.services.insert(contexts);
     }
 }
