@@ -58,10 +58,7 @@ fn resolve_type(config: &SessionConfig, has_database: bool) -> SessionType {
 /// The Redis store for `SESSION_TYPE = "redis"`.
 #[cfg(feature = "redis")]
 fn redis_store(session: &SessionConfig) -> anyhow::Result<Arc<dyn SessionStore>> {
-    Ok(Arc::new(crate::store::RedisStore::new(
-        &session.redis_url,
-        &session.key_prefix,
-    )?))
+    Ok(Arc::new(crate::store::RedisStore::from_config(session)?))
 }
 
 /// Without the `redis` feature there is no Redis store: say how to get one.
@@ -134,8 +131,18 @@ const STARTUP_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 fn store_location(store: &dyn SessionStore, session: &SessionConfig, config: &Config) -> String {
     match store.name() {
         "redis" => format!(
-            "redis at {} (SESSION_REDIS)",
-            mask_url_password(&session.redis_url)
+            "redis{} at {} (SESSION_REDIS)",
+            if session.redis_cluster {
+                " cluster"
+            } else {
+                ""
+            },
+            session
+                .redis_urls()
+                .into_iter()
+                .map(mask_url_password)
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         "sqlalchemy" => match config.get::<String>("DATABASE_URL") {
             Ok(url) => format!(

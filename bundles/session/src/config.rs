@@ -145,9 +145,16 @@ pub struct SessionConfig {
     /// `SESSION_SQLALCHEMY_TABLE`: the SQL table's name.
     #[serde(rename = "SESSION_SQLALCHEMY_TABLE")]
     pub sql_table: String,
-    /// `SESSION_REDIS`: Redis URL.
-    #[serde(rename = "SESSION_REDIS")]
+    /// `SESSION_REDIS`: Redis URL, e.g. `redis://127.0.0.1:6379/0`; with
+    /// `SESSION_REDIS_CLUSTER`, the URLs of one or more of the cluster's
+    /// nodes, separated by commas (see [`SessionConfig::redis_urls`]).
+    /// In a config file the cluster's URLs may also be an array of strings.
+    #[serde(rename = "SESSION_REDIS", deserialize_with = "url_list")]
     pub redis_url: String,
+    /// `SESSION_REDIS_CLUSTER`: `SESSION_REDIS` names a Redis Cluster
+    /// (`cluster-enabled yes`); the client finds the other nodes itself.
+    #[serde(rename = "SESSION_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
     /// `SESSION_FILE_DIR`: folder of the filesystem store.
     #[serde(rename = "SESSION_FILE_DIR")]
     pub file_dir: PathBuf,
@@ -209,6 +216,7 @@ impl Default for SessionConfig {
             serialization_format: SerializationFormat::Msgpack,
             sql_table: "flask_sessions".to_owned(),
             redis_url: "redis://127.0.0.1:6379/0".to_owned(),
+            redis_cluster: false,
             file_dir: PathBuf::from("flask_session"),
             file_mode: 0o600,
             cleanup_n_requests: None,
@@ -271,6 +279,13 @@ impl SessionConfig {
         if !self.key_prefix.is_empty() && self.key_prefix.contains(char::is_whitespace) {
             return Err(ConfigError::KeyPrefixWhitespace);
         }
+        let urls = self.redis_urls();
+        if urls.iter().any(|url| url.is_empty()) {
+            return Err(ConfigError::RedisUrlEmpty(self.redis_url.clone()));
+        }
+        if !self.redis_cluster && urls.len() > 1 {
+            return Err(ConfigError::RedisUrlList(urls.len()));
+        }
         if self.sql_table.is_empty()
             || !self
                 .sql_table
@@ -280,6 +295,13 @@ impl SessionConfig {
             return Err(ConfigError::SqlTable(self.sql_table.clone()));
         }
         Ok(())
+    }
+
+    /// The URLs in `SESSION_REDIS`: the one URL, or the cluster nodes'
+    /// URLs, split at commas and trimmed (an empty entry stays empty, for
+    /// [`validate`](Self::validate) to refuse).
+    pub fn redis_urls(&self) -> Vec<&str> {
+        self.redis_url.split(',').map(str::trim).collect()
     }
 
     /// Whether the cookie carries `Secure`: configured, or forced by a
@@ -335,6 +357,21 @@ pub enum ConfigError {
     /// `SESSION_KEY_PREFIX` contains whitespace.
     #[error("SESSION_KEY_PREFIX must not contain whitespace")]
     KeyPrefixWhitespace,
+    /// `SESSION_REDIS` (the value) is empty or has an empty entry in its
+    /// list of URLs.
+    #[error(
+        "SESSION_REDIS = {0:?} has an empty URL: give one Redis URL such as \
+         redis://127.0.0.1:6379/0, or (with SESSION_REDIS_CLUSTER = true) cluster nodes' URLs \
+         separated by commas"
+    )]
+    RedisUrlEmpty(String),
+    /// `SESSION_REDIS` lists several URLs (how many) without
+    /// `SESSION_REDIS_CLUSTER`.
+    #[error(
+        "SESSION_REDIS lists {0} URLs, but a list names the nodes of a Redis Cluster: set \
+         SESSION_REDIS_CLUSTER = true for a cluster, or give one URL for one Redis server"
+    )]
+    RedisUrlList(usize),
     /// `SESSION_SQLALCHEMY_TABLE` (the value) is not a plain table name.
     #[error(
         "SESSION_SQLALCHEMY_TABLE = {0:?} is not a plain table name: use letters, digits and _"
@@ -374,6 +411,23 @@ fn seconds_or_off<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D
 
 fn ser_seconds_or_off<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.map_or(0, |d| d.as_secs()))
+}
+
+/// One string, or an array of strings joined with commas.
+fn url_list<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Urls {
+        One(String),
+        List(Vec<String>),
+    }
+    match Urls::deserialize(d) {
+        Ok(Urls::One(url)) => Ok(url),
+        Ok(Urls::List(urls)) => Ok(urls.join(",")),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a Redis URL, or (for a cluster) URLs separated by commas or an array of URLs",
+        )),
+    }
 }
 
 fn file_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -458,6 +512,52 @@ mod tests {
         assert_eq!(config.file_mode, 0o640);
         assert_eq!(config.cookie_samesite, SameSite::Strict);
         assert_eq!(config.serialization_format, SerializationFormat::Json);
+    }
+
+    #[test]
+    fn redis_lists_need_the_cluster_key() {
+        let mut config = SessionConfig {
+            redis_url: "redis://10.0.0.1:7000, redis://10.0.0.2:7000".into(),
+            ..SessionConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert_eq!(err, ConfigError::RedisUrlList(2));
+        assert!(
+            err.to_string().contains("SESSION_REDIS_CLUSTER = true"),
+            "{err}"
+        );
+        config.redis_cluster = true;
+        assert!(config.validate().is_ok());
+        assert_eq!(
+            config.redis_urls(),
+            ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]
+        );
+        config.redis_url = "redis://10.0.0.1:7000,".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with("SESSION_REDIS = "), "{err}");
+        config.redis_url = String::new();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn reads_the_cluster_key() {
+        let config: SessionConfig = serde_json::from_value(serde_json::json!({
+            "SESSION_REDIS": "redis://10.0.0.1:7000,redis://10.0.0.2:7000",
+            "SESSION_REDIS_CLUSTER": true,
+        }))
+        .unwrap();
+        assert!(config.redis_cluster);
+        assert!(!SessionConfig::default().redis_cluster);
+        let listed: SessionConfig = serde_json::from_value(serde_json::json!({
+            "SESSION_REDIS": ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"],
+        }))
+        .unwrap();
+        assert_eq!(listed.redis_url, config.redis_url);
+        let err = serde_json::from_value::<SessionConfig>(serde_json::json!({"SESSION_REDIS": 7}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected a Redis URL"), "{err}");
+        assert!(config.validate().is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The behaviour suite of issue #4, written once and run against every
-//! store: memory, filesystem, SQLite, PostgreSQL, MariaDB and Redis.
+//! store: memory, filesystem, SQLite, PostgreSQL, MariaDB, Redis and a
+//! Redis Cluster (three masters the suite starts itself).
 //!
 //! Each numbered behaviour of the issue is one or more functions in
 //! `behaviours`; `store_suite!` runs each of them as a test per store.
@@ -868,6 +869,273 @@ store_suite!(sqlite, crate::common::sqlite);
 store_suite!(postgres, crate::common::postgres, store_down_then_recovers);
 store_suite!(mariadb, crate::common::mysql, store_down_then_recovers);
 store_suite!(redis, crate::common::redis_store, store_down_then_recovers);
+// The cluster has no proxy to stop (its client follows the addresses the
+// nodes announce): every behaviour but the outage.
+store_suite!(redis_cluster, crate::common::redis_cluster_store);
+
+/// The members of the sorted set at `key`.
+async fn members<C: ::redis::aio::ConnectionLike + Send>(conn: &mut C, key: &str) -> Vec<String> {
+    ::redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+/// The Redis owner index, on one server and on a cluster: an entry whose
+/// session is not written yet (a cluster write adds the entry first) is
+/// kept by listing, and its session is listed once written; an entry past
+/// the grace period whose session is gone, or has another owner, is
+/// dropped. A revoke fences the index while it runs (an owned write is
+/// refused), deletes the owner's sessions and drops their entries at once,
+/// and stops a write still on its way to a recent entry (a tombstone).
+async fn owner_index_keeps_pending_entries<C>(h: Harness, conn: &mut C, prefix: &str)
+where
+    C: ::redis::aio::ConnectionLike + Send,
+{
+    let store = h.manager.store().clone();
+    let owner = common::unique("user-");
+    let index = format!("{prefix}owners:{owner}");
+    let now = chrono::Utc::now();
+    let record = |owner: &str| Record {
+        data: b"d".to_vec(),
+        version: 1,
+        owner: Some(owner.to_owned()),
+        created_at: now,
+        expires_at: now + chrono::Duration::seconds(60),
+    };
+    let [pending, gone, moved, late] = [(); 4].map(|_| SessionId::generate(32));
+    let long_ago = now.timestamp_millis() - 11 * 60 * 1000;
+    assert_eq!(
+        store
+            .save(&moved, &record("someone-else"), None)
+            .await
+            .unwrap(),
+        SaveOutcome::Saved
+    );
+    let zadd = |score: i64, id: &SessionId| {
+        ::redis::cmd("ZADD")
+            .arg(&index)
+            .arg(score)
+            .arg(id.as_str())
+            .clone()
+    };
+    for (score, id) in [
+        (now.timestamp_millis(), &pending),
+        (long_ago, &gone),
+        (long_ago, &moved),
+    ] {
+        let added: i64 = zadd(score, id).query_async(conn).await.unwrap();
+        assert_eq!(added, 1);
+    }
+    assert!(store.list_by_owner(&owner).await.unwrap().is_empty());
+    assert_eq!(
+        members(conn, &index).await,
+        vec![pending.as_str().to_owned()],
+        "only the pending entry stays"
+    );
+
+    // The second step lands: the session is listed.
+    assert_eq!(
+        store.save(&pending, &record(&owner), None).await.unwrap(),
+        SaveOutcome::Saved
+    );
+    let listed = store.list_by_owner(&owner).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, pending.as_str());
+    let ttl: i64 = ::redis::cmd("PTTL")
+        .arg(&index)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 50_000,
+        "the index lives as long as its sessions: {ttl}"
+    );
+
+    // A revoke while `late`'s write is between its two steps.
+    let _: i64 = zadd(now.timestamp_millis(), &late)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert_eq!(store.delete_by_owner(&owner).await.unwrap(), 1);
+    assert!(store.load(&pending).await.unwrap().is_none());
+    assert_eq!(
+        store.save(&late, &record(&owner), None).await.unwrap(),
+        SaveOutcome::Conflict,
+        "the write that was on its way is stopped"
+    );
+    assert!(store.load(&late).await.unwrap().is_none());
+    assert!(
+        store.load(&moved).await.unwrap().is_some(),
+        "not this owner's"
+    );
+    assert_eq!(
+        members(conn, &index).await,
+        vec![late.as_str().to_owned()],
+        "the revoked session's entry and the fence are gone"
+    );
+
+    // While a revoke runs (its fence stands), no session is written under
+    // the owner; anonymous ones are.
+    let fence = now.timestamp_millis() + 60_000;
+    let _: i64 = ::redis::cmd("ZADD")
+        .arg(&index)
+        .arg(fence)
+        .arg("~revoking")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let err = store
+        .save(&SessionId::generate(32), &record(&owner), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("being ended"), "{err}");
+    let anonymous = Record {
+        owner: None,
+        ..record(&owner)
+    };
+    assert_eq!(
+        store
+            .save(&SessionId::generate(32), &anonymous, None)
+            .await
+            .unwrap(),
+        SaveOutcome::Saved
+    );
+    let _: i64 = ::redis::cmd("DEL")
+        .arg(&index)
+        .query_async(conn)
+        .await
+        .unwrap();
+    assert!(store.delete(&moved).await.unwrap());
+    h.teardown().await;
+}
+
+/// "Log out everywhere" while the owner's sessions are being regenerated
+/// (each moves to a new id: on Redis the index is read, then each session
+/// deleted, so a session can move between the two): every one of them ends.
+async fn revoke_ends_sessions_being_regenerated(make: Maker) {
+    let h = make(config()).await;
+    let owner = common::unique("user-");
+    let name = h.config.cookie_name.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let cookie = h.start("k", "v").await;
+        let reply = h.get(&format!("/owner/{owner}"), Some(&cookie)).await;
+        let mut cookie = reply.cookie(&name).unwrap();
+        let (app, name, stop) = (h.app.clone(), name.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut moves = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let reply = common::send(&app, &name, "/regenerate", Some(&cookie)).await;
+                match reply.cookie(&name) {
+                    Some(new) if !new.is_empty() => {
+                        cookie = new;
+                        moves += 1;
+                    }
+                    _ => tokio::task::yield_now().await,
+                }
+            }
+            (cookie, moves)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.manager.destroy_owner_sessions(&owner).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut moves = 0;
+    for task in tasks {
+        let (cookie, n) = task.await.unwrap();
+        moves += n;
+        assert_eq!(
+            h.get("/get/k", Some(&cookie)).await.body,
+            "-",
+            "a session regenerated during the revoke survived it"
+        );
+    }
+    assert!(moves > 8, "the sessions were regenerating: {moves} moves");
+    assert!(
+        h.manager
+            .list_owner_sessions(&owner)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_revoke_ends_sessions_being_regenerated() {
+    revoke_ends_sessions_being_regenerated(common::redis_store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_revoke_ends_sessions_being_regenerated() {
+    revoke_ends_sessions_being_regenerated(common::redis_cluster_store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_owner_index_keeps_pending_entries() {
+    let h = common::redis_store(config()).await;
+    let common::Backend::Redis { url, prefix } = h.backend.clone() else {
+        unreachable!()
+    };
+    let client = ::redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    owner_index_keeps_pending_entries(h, &mut conn, &prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_owner_index_keeps_pending_entries() {
+    let h = common::redis_cluster_store(config()).await;
+    let common::Backend::RedisCluster { urls, prefix } = h.backend.clone() else {
+        unreachable!()
+    };
+    let client = ::redis::cluster::ClusterClient::new(urls).unwrap();
+    let mut conn = client.get_async_connection().await.unwrap();
+    owner_index_keeps_pending_entries(h, &mut conn, &prefix).await;
+}
+
+/// The sessions of one owner, and the owner's index, spread over the
+/// cluster's three masters: the test above would pass on one node too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_spreads_keys_over_every_master() {
+    let h = common::redis_cluster_store(config()).await;
+    let owner = common::unique("user-");
+    for _ in 0..24 {
+        let cookie = h.start("k", "v").await;
+        let reply = h.get(&format!("/owner/{owner}"), Some(&cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let common::Backend::RedisCluster { urls, prefix } = h.backend.clone() else {
+        unreachable!()
+    };
+    for url in &urls {
+        let client = ::redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = ::redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "{url} holds some of the test's keys");
+    }
+    assert_eq!(
+        h.manager.list_owner_sessions(&owner).await.unwrap().len(),
+        24
+    );
+    assert_eq!(h.manager.destroy_owner_sessions(&owner).await.unwrap(), 24);
+    assert!(
+        h.manager
+            .list_owner_sessions(&owner)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.teardown().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periodic_cleanup_task_deletes_expired_records() {

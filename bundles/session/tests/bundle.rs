@@ -257,6 +257,54 @@ async fn a_store_down_at_startup_is_reported_with_the_url_masked() {
     assert!(warnings.is_empty(), "{warnings:?}");
 }
 
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_redis_cluster_is_asked_for_by_name() {
+    let nodes = "redis://:hunter2@127.0.0.1:1,redis://:hunter2@127.0.0.1:2";
+    let err = build(
+        vec![Arc::new(SessionBundle), Arc::new(CounterApp)],
+        Environment::Test,
+        &[
+            ("SESSION_TYPE", json!("redis")),
+            ("SESSION_REDIS", json!(nodes)),
+        ],
+    )
+    .await
+    .err()
+    .expect("a list of URLs without SESSION_REDIS_CLUSTER")
+    .to_string();
+    assert!(
+        err.contains("SESSION_REDIS lists 2 URLs") && err.contains("SESSION_REDIS_CLUSTER = true"),
+        "{err}"
+    );
+
+    let loaded = loaded_session_bundle(&[
+        ("SESSION_TYPE", json!("redis")),
+        ("SESSION_REDIS_CLUSTER", json!(true)),
+        // A TOML array in unchained.toml works as well as a string.
+        (
+            "SESSION_REDIS",
+            json!([
+                "redis://:hunter2@127.0.0.1:1",
+                "redis://:hunter2@127.0.0.1:2"
+            ]),
+        ),
+    ]);
+    let app = loaded
+        .build()
+        .await
+        .expect("the app starts with its cluster down");
+    let warnings = loaded.before_serve(&app).await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(
+            "redis cluster at redis://:********@127.0.0.1:1,redis://:********@127.0.0.1:2"
+        ),
+        "{warnings:?}"
+    );
+    assert!(!warnings[0].contains("hunter2"), "{warnings:?}");
+}
+
 #[tokio::test]
 async fn signer_needs_a_secret_key() {
     let err = build(
@@ -526,7 +574,7 @@ fn keys_without_a_default_are_not_reported_as_typos() {
 
 /// The session bundle alone, loaded (not built) with its defaults and
 /// `values` on top, as the CLI loads a project.
-fn loaded_session_bundle(values: &[(&str, &str)]) -> unchained::LoadedApp {
+fn loaded_session_bundle<V: serde::Serialize>(values: &[(&str, V)]) -> unchained::LoadedApp {
     let bundles: Vec<Arc<dyn Bundle>> = vec![Arc::new(SessionBundle)];
     let registry = unchained::registry::BundleRegistry::from_bundles(bundles).unwrap();
     let resolved = registry

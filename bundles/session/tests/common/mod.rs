@@ -1,5 +1,8 @@
 //! Test harness: one app per test over a real store, each with its own
 //! database, folder or Redis key prefix, so tests run in parallel.
+//!
+//! The Redis Cluster is started by the harness itself: three masters on
+//! free ports, once per test process (see [`local_cluster`]).
 
 #![allow(dead_code)]
 
@@ -40,6 +43,7 @@ pub enum Backend {
     Filesystem(PathBuf),
     Sql { url: String, table: String },
     Redis { url: String, prefix: String },
+    RedisCluster { urls: Vec<String>, prefix: String },
 }
 
 /// A way to take the store down and bring it back.
@@ -64,6 +68,7 @@ enum Cleanup {
     Postgres(String),
     MySql(String),
     Redis(String),
+    RedisCluster(String),
 }
 
 /// A response, reduced to what tests look at.
@@ -131,6 +136,9 @@ impl Harness {
                 Arc::new(SqlStore::new(connect(url).await, table).unwrap())
             }
             Backend::Redis { url, prefix } => Arc::new(RedisStore::new(url, prefix).unwrap()),
+            Backend::RedisCluster { urls, prefix } => {
+                Arc::new(RedisStore::cluster(urls.iter().map(String::as_str), prefix).unwrap())
+            }
         };
         let manager = manager(self.config.clone(), store);
         (app(manager.clone()), manager)
@@ -196,8 +204,33 @@ impl Harness {
                     }
                 }
             }
+            Some(Cleanup::RedisCluster(prefix)) => {
+                // Each node holds its own slots' keys: delete them there,
+                // one key per command.
+                for url in &local_cluster().await.urls {
+                    delete_keys(url, &prefix).await;
+                }
+            }
             None => {}
         }
+    }
+}
+
+/// Deletes the keys under `prefix` on the one Redis server at `url`.
+async fn delete_keys(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    for key in keys {
+        let _: Result<i64, _> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
     }
 }
 
@@ -415,6 +448,154 @@ pub fn redis_store(config: SessionConfig) -> Pin<Box<dyn Future<Output = Harness
             None,
         )
     })
+}
+
+pub fn redis_cluster_store(config: SessionConfig) -> Pin<Box<dyn Future<Output = Harness> + Send>> {
+    Box::pin(async move {
+        let cluster = local_cluster().await;
+        let prefix = format!("{}:", unique("test_session_"));
+        let store = RedisStore::cluster(cluster.urls.iter().map(String::as_str), &prefix).unwrap();
+        assert!(store.is_cluster());
+        let backend = Backend::RedisCluster {
+            urls: cluster.urls.clone(),
+            prefix: prefix.clone(),
+        };
+        // No outage: the client reaches every node at the address the
+        // cluster announces, which no proxy can stand in for.
+        finish(
+            config,
+            Arc::new(store),
+            backend,
+            None,
+            Some(Cleanup::RedisCluster(prefix)),
+            None,
+        )
+    })
+}
+
+// ---- the local Redis Cluster ----------------------------------------------
+
+/// A Redis Cluster of three masters on 127.0.0.1, started by this test
+/// process.
+pub struct LocalCluster {
+    /// One URL per master.
+    pub urls: Vec<String>,
+    /// The keeper shell, whose stdin is a pipe from this process: when this
+    /// process ends, however it ends, the kernel closes the pipe and the
+    /// keeper stops the servers. Never waited for: it outlives the tests.
+    _keeper: std::process::Child,
+}
+
+static CLUSTER: std::sync::OnceLock<LocalCluster> = std::sync::OnceLock::new();
+
+/// The test process's Redis Cluster, started on first use: three
+/// `redis-server --cluster-enabled yes` on free ports, joined by
+/// `redis-cli --cluster create`; each test uses its own key prefix.
+pub async fn local_cluster() -> &'static LocalCluster {
+    if let Some(cluster) = CLUSTER.get() {
+        return cluster;
+    }
+    tokio::task::spawn_blocking(|| CLUSTER.get_or_init(start_cluster))
+        .await
+        .unwrap()
+}
+
+/// Starts the servers under a keeper shell that waits for its stdin (a pipe
+/// from this process) to close, then kills them and deletes their folder:
+/// no server outlives the test process, even one killed with SIGKILL.
+const KEEPER: &str = r#"
+dir=$1; shift
+pids=
+for ports in "$@"; do
+  port=${ports%:*}; bus=${ports#*:}
+  mkdir -p "$dir/$port" && cd "$dir/$port" || exit 1
+  redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+    --cluster-port "$bus" --cluster-config-file nodes.conf \
+    --save "" --appendonly no --logfile redis.log </dev/null >/dev/null 2>&1 &
+  pids="$pids $!"
+done
+cat >/dev/null
+kill -9 $pids 2>/dev/null
+wait
+rm -rf "$dir"
+"#;
+
+fn start_cluster() -> LocalCluster {
+    use std::process::{Command, Stdio};
+
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dir = root.join(format!("session-redis-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Six free ports: a client port and a cluster bus port per node.
+    let listeners: Vec<_> = (0..6)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    drop(listeners);
+    let keeper = Command::new("sh")
+        .arg("-c")
+        .arg(KEEPER)
+        .arg("redis-cluster-keeper")
+        .arg(&dir)
+        .args((0..3).map(|i| format!("{}:{}", ports[i], ports[i + 3])))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("sh runs");
+    let cli = |port: u16, args: &[&str]| -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli runs: install Redis (redis-server and redis-cli)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let wait = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the tests' Redis Cluster: {what} (is redis-server installed? logs in {})",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    for &port in &ports[..3] {
+        wait(&format!("no PONG on port {port}"), &|| {
+            cli(port, &["ping"]).trim() == "PONG"
+        });
+    }
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(ports[..3].iter().map(|p| format!("127.0.0.1:{p}")))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("redis-cli runs");
+    assert!(
+        created.status.success(),
+        "redis-cli --cluster create failed: {}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    for &port in &ports[..3] {
+        wait(&format!("no cluster_state:ok on port {port}"), &|| {
+            let info = cli(port, &["cluster", "info"]);
+            info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3")
+        });
+    }
+    LocalCluster {
+        urls: ports[..3]
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect(),
+        _keeper: keeper,
+    }
 }
 
 // ---- the test app -------------------------------------------------------
