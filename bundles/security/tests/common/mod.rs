@@ -62,6 +62,44 @@ async fn app_form_submit() -> &'static str {
     "form accepted"
 }
 
+/// A note, as the notes form sends it.
+#[derive(serde::Deserialize, garde::Validate)]
+struct Note {
+    #[garde(length(min = 1, max = 50))]
+    title: String,
+    #[garde(skip)]
+    body: String,
+}
+
+async fn new_note(page: Page) -> Response {
+    page.render("notes/new.html", context! {}).await
+}
+
+async fn create_note(
+    page: Page,
+    session: unchained_session::Session,
+    form: Form<Note>,
+) -> Result<Response, unchained_session::SessionError> {
+    match form.into_valid() {
+        Ok(note) => {
+            let saved = format!("Note {} saved ({} bytes).", note.title, note.body.len());
+            session.flash("success", saved).await?;
+            Ok(Redirect::to("/notes").into_response())
+        }
+        Err(invalid) => Ok(page
+            .render_with_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "notes/new.html",
+                context! { form => invalid },
+            )
+            .await),
+    }
+}
+
+async fn list_notes(page: Page) -> Response {
+    page.render("notes/list.html", context! {}).await
+}
+
 async fn api_private(user: CurrentUser) -> unchained::axum::Json<serde_json::Value> {
     unchained::axum::Json(serde_json::json!({ "email": user.email() }))
 }
@@ -76,6 +114,19 @@ impl Bundle for GuardedApp {
         true
     }
 
+    fn templates(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            (
+                "notes/new.html",
+                r#"{% from "forms.html" import field, form_errors %}<form method="post" action="/notes">{{ csrf_field() }}{{ form_errors(form) }}{{ field(form, "title") }}{{ field(form, "body", kind="textarea") }}{{ field(form, "pin_password", kind="password") }}</form>"#,
+            ),
+            (
+                "notes/list.html",
+                r#"{% for category, message in get_flashed_messages(with_categories=true) %}<p class="flash {{ category }}">{{ message }}</p>{% endfor %}<p>user: {{ current_user or "anonymous" }}</p>"#,
+            ),
+        ]
+    }
+
     fn routes(&self, _ctx: &RouteContext) -> Routes {
         Routes::new()
             .get("/", whoami_handler)
@@ -87,6 +138,9 @@ impl Bundle for GuardedApp {
             .post("/app-form", app_form_submit)
             .get("/api/private", api_private)
             .get("/remember", remember)
+            .get("/notes/new", new_note)
+            .post("/notes", create_note)
+            .get("/notes", list_notes)
     }
 }
 
