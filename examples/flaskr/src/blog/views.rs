@@ -3,6 +3,7 @@
 use minijinja::context;
 use sea_orm::{ActiveModelTrait, EntityTrait, ModelTrait, QueryOrder, Set};
 use serde::Deserialize;
+use unchained::axum::extract::Form;
 use unchained::prelude::*;
 use unchained_database::Db;
 use unchained_security::models::user;
