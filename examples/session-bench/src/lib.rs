@@ -7,6 +7,7 @@
 
 pub mod footprint;
 pub mod load;
+pub mod scaling;
 
 use unchained::prelude::*;
 use unchained_session::{Session, SessionError};

@@ -65,3 +65,34 @@ async fn the_footprint_probe_runs_and_reports() {
     assert!(report.held_bytes > report.data_bytes, "{report:?}");
     assert!(report.to_string().contains("live sessions:          500"));
 }
+
+/// The in-process scaling benchmark runs every router at two worker
+/// counts and prints its tables (the rates are reported, never asserted
+/// beyond "something was answered").
+#[test]
+fn the_scaling_benchmark_runs_and_reports() {
+    use session_bench::scaling::{self, Options, Peer, ROUTES};
+    let options = Options {
+        workers: vec![2, 1],
+        duration: Duration::from_millis(100),
+        warmup: Duration::from_millis(20),
+        rounds: 1,
+    };
+    let report = scaling::run(&options).expect("the benchmark runs");
+    assert_eq!(report.options.workers, [1, 2], "sorted");
+    assert_eq!(report.cells.len(), Peer::ALL.len() * ROUTES.len() * 2);
+    assert_eq!(report.errors(), 0, "{report}");
+    for cell in &report.cells {
+        assert!(cell.per_second > 0.0, "{cell:?}");
+    }
+    assert_eq!(report.multiple(Peer::Ours, "/incr", 1), Some(1.0));
+    assert!(report.scaling_vs_bare(Peer::Ours, "/read", 2).is_some());
+    let table = report.to_string();
+    assert!(table.contains("| ours (memory store) | /incr |"), "{table}");
+    assert!(
+        table.contains("| tower-sessions (memory) | /read |"),
+        "{table}"
+    );
+    assert!(table.contains("Scaling against bare axum"), "{table}");
+    assert!(table.contains("busy core-second"), "{table}");
+}

@@ -14,7 +14,7 @@ mod null;
 mod redis;
 mod sql;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -191,13 +191,61 @@ pub trait SessionStore: Send + Sync + 'static {
 /// Counters of store operations made by a session layer, for tests and
 /// monitoring. Every operation is also logged at `debug` level with the
 /// `unchained_session::store` target.
-#[derive(Debug, Default)]
+///
+/// The counters are striped: each thread adds to the stripe its index
+/// picks, alone on its cache lines, and [`snapshot`](Self::snapshot) sums
+/// the stripes. One shared set of counters was written by every request
+/// on every core, so its cache line moved between cores on every request
+/// and writes stopped scaling at four cores; with stripes, cores count
+/// apart and only a reader of the counters touches them all.
 pub struct StoreStats {
+    stripes: Box<[Stripe]>,
+}
+
+/// One thread's share of [`StoreStats`]. 128 bytes apart: CPUs that fetch
+/// cache lines in pairs would otherwise share a neighbour's.
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe {
     reads: AtomicU64,
     writes: AtomicU64,
     deletes: AtomicU64,
     errors: AtomicU64,
     conflicts: AtomicU64,
+}
+
+/// Stripes per core: threads take stripe indexes in turn, and with twice
+/// as many stripes as cores the runtime's workers (made one after the
+/// other) each get their own even when a few other threads came between.
+const STRIPES_PER_CORE: usize = 2;
+
+/// The next stripe index to hand to a thread that counts for the first
+/// time. Touched once per thread, never per request.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's stripe index (before the mask of a given
+    /// [`StoreStats`]).
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Default for StoreStats {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let count = cores
+            .saturating_mul(STRIPES_PER_CORE)
+            .checked_next_power_of_two()
+            .unwrap_or(1);
+        StoreStats {
+            stripes: (0..count).map(|_| Stripe::default()).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoreStats").field(&self.snapshot()).finish()
+    }
 }
 
 /// A copy of [`StoreStats`] at one moment.
@@ -237,34 +285,90 @@ impl std::ops::Sub for StatsSnapshot {
 }
 
 impl StoreStats {
-    /// The counters now.
+    /// The counters now: the sum of every stripe. Counts made while the
+    /// sum is taken may or may not be in it, as with any counter read
+    /// under load; none is ever lost.
     pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            reads: self.reads.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            deletes: self.deletes.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            conflicts: self.conflicts.load(Ordering::Relaxed),
+        let mut sum = StatsSnapshot::default();
+        for stripe in self.stripes.iter() {
+            sum.reads += stripe.reads.load(Ordering::Relaxed);
+            sum.writes += stripe.writes.load(Ordering::Relaxed);
+            sum.deletes += stripe.deletes.load(Ordering::Relaxed);
+            sum.errors += stripe.errors.load(Ordering::Relaxed);
+            sum.conflicts += stripe.conflicts.load(Ordering::Relaxed);
         }
+        sum
+    }
+
+    /// This thread's stripe. The stripe count is a power of two, so the
+    /// pick is a mask. Outside a thread's life (in a thread-local
+    /// destructor) it falls back to the first stripe.
+    fn stripe(&self) -> &Stripe {
+        let index = STRIPE.try_with(|i| *i).unwrap_or(0) & (self.stripes.len() - 1);
+        &self.stripes[index]
     }
 
     pub(crate) fn read(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.stripe().reads.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn write(&self) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.stripe().writes.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn delete(&self) {
-        self.deletes.fetch_add(1, Ordering::Relaxed);
+        self.stripe().deletes.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.stripe().errors.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn conflict(&self) {
-        self.conflicts.fetch_add(1, Ordering::Relaxed);
+        self.stripe().conflicts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod stats_tests {
+    use super::*;
+
+    /// Counts made on many threads, each on its own stripe or sharing one,
+    /// all show in the sum.
+    #[test]
+    fn striped_counters_sum_every_thread() {
+        let stats = std::sync::Arc::new(StoreStats::default());
+        assert!(stats.stripes.len().is_power_of_two());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let stats = stats.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        stats.read();
+                        stats.write();
+                        stats.write();
+                    }
+                    stats.delete();
+                    stats.error();
+                    stats.conflict();
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let sum = stats.snapshot();
+        assert_eq!(
+            sum,
+            StatsSnapshot {
+                reads: 8000,
+                writes: 16000,
+                deletes: 8,
+                errors: 8,
+                conflicts: 8,
+            }
+        );
+        assert_eq!(sum.total(), 24008);
+        assert!(format!("{stats:?}").contains("reads: 8000"));
     }
 }
