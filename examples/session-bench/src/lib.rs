@@ -3,7 +3,10 @@
 //!
 //! - `GET /anon` never touches the session and answers `ok`;
 //! - `GET /read` answers the integer `n` from the session (0 when absent);
-//! - `GET /incr` adds 1 to `n` and answers it.
+//! - `GET /incr` adds 1 to `n` and answers it, with `get` then `insert`
+//!   (what the peers do: concurrent increments of one session can be lost);
+//! - `GET /count` adds 1 to `n` with `Session::update` and answers the
+//!   value stored (no increment is ever lost).
 
 pub mod footprint;
 pub mod load;
@@ -33,6 +36,7 @@ impl Bundle for BenchBundle {
             .get("/anon", anon)
             .get("/read", read)
             .get("/incr", incr)
+            .get("/count", count)
     }
 }
 
@@ -48,5 +52,12 @@ async fn read(session: Session) -> Result<String, SessionError> {
 async fn incr(session: Session) -> Result<String, SessionError> {
     let n: i64 = session.get("n").await?.unwrap_or(0) + 1;
     session.insert("n", n).await?;
+    Ok(n.to_string())
+}
+
+async fn count(session: Session) -> Result<String, SessionError> {
+    let n = session
+        .update("n", |n: Option<i64>| n.unwrap_or(0) + 1)
+        .await?;
     Ok(n.to_string())
 }

@@ -33,6 +33,7 @@ async fn the_benchmark_runs_and_reports() {
         ("/anon", Some(cookie_pair.as_str())),
         ("/read", Some(cookie_pair.as_str())),
         ("/incr", Some(cookie_pair.as_str())),
+        ("/count", Some(cookie_pair.as_str())),
     ] {
         let report = load::run(addr, path, cookie, 4, Duration::from_millis(300)).await;
         println!(
@@ -46,10 +47,11 @@ async fn the_benchmark_runs_and_reports() {
         assert_eq!(report.errors, 0, "{path}: {report:?}");
     }
     let after = client.get("/read").await.text();
-    assert!(
-        after.parse::<u64>().is_ok(),
-        "/read answers a number after the run: {after}"
-    );
+    let n: u64 = after
+        .parse()
+        .unwrap_or_else(|_| panic!("/read answers a number after the run: {after}"));
+    // `/count` answers what it stored: the next one is exactly one more.
+    assert_eq!(client.get("/count").await.text(), (n + 1).to_string());
 }
 
 /// The memory-footprint probe runs and counts what it made (the resident
