@@ -141,7 +141,7 @@ async fn a_password_change_fails_when_other_sessions_cannot_be_ended() {
         .config()
         .key_prefix
         .clone();
-    let owner_key = format!("{prefix}owner:{}", user.id);
+    let owner_key = format!("{prefix}owners:{}", user.id);
     assert!(
         redis_command(&["SET", &owner_key, "broken"])
             .await
@@ -218,7 +218,7 @@ async fn the_html_change_form_fails_closed_too() {
         .config()
         .key_prefix
         .clone();
-    let owner_key = format!("{prefix}owner:{}", user.id);
+    let owner_key = format!("{prefix}owners:{}", user.id);
     let token = csrf(&t.client, "/change-password").await;
     assert!(
         redis_command(&["SET", &owner_key, "broken"])
