@@ -47,7 +47,13 @@ pub use file::ConfigFile;
 pub use secret::{CoreConfig, SecretKey, check_production_secret, mask_url_password};
 
 /// The keys the core itself reads.
-pub const CORE_KEYS: [&str; 3] = ["SECRET_KEY", "SECRET_KEY_FALLBACKS", REQUEST_LOG];
+pub const CORE_KEYS: [&str; 5] = [
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    REQUEST_LOG,
+    crate::static_files::STATIC_URL_PATH,
+    crate::static_files::STATIC_MAX_AGE,
+];
 
 /// The core's key that turns the request log on: one line per request
 /// (method, path, status, duration) at INFO under `unchained::request`.
@@ -59,7 +65,8 @@ pub fn core_defaults(env: Environment) -> ConfigDefaults {
     // A line per request helps while developing; deployed apps usually
     // have a proxy that logs requests already, so it costs nothing there
     // unless asked for.
-    ConfigDefaults::new().set(REQUEST_LOG, env == Environment::Development)
+    let defaults = ConfigDefaults::new().set(REQUEST_LOG, env == Environment::Development);
+    crate::static_files::core_defaults(defaults)
 }
 
 pub use crate::suggest::closest;
