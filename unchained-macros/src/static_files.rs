@@ -21,7 +21,10 @@ pub(crate) fn expand_folder(relative: &str) -> Result<TokenStream, String> {
             #[cfg(debug_assertions)]
             let source = ::unchained::static_files::StaticSource::folder(#dir_str);
             #[cfg(not(debug_assertions))]
-            let source = ::unchained::static_files::StaticSource::embedded(#files);
+            let source = {
+                const FILES: &[::unchained::static_files::EmbeddedFile] = #files;
+                ::unchained::static_files::StaticSource::embedded(FILES)
+            };
             source
         }
     })

@@ -438,3 +438,25 @@ async fn development_sees_an_edited_file_without_a_restart() {
         Some("public, max-age=31536000, immutable")
     );
 }
+
+#[test]
+fn static_folder_is_read_at_runtime_in_debug_and_embedded_in_release() {
+    let source = unchained::static_folder!("tests/static_fixture");
+    let embedded = matches!(source, StaticSource::Embedded(_));
+    assert_eq!(
+        embedded,
+        !cfg!(debug_assertions),
+        "a debug build reads the folder, a release build embeds it"
+    );
+    match source {
+        StaticSource::Folder(dir) => {
+            assert!(dir.join("img/logo.svg").is_file(), "{}", dir.display());
+        }
+        StaticSource::Embedded(files) => {
+            let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+            assert_eq!(names, ["img/logo.svg"]);
+            assert!(files[0].1.starts_with(b"<svg"));
+        }
+        other => panic!("unexpected source {other:?}"),
+    }
+}
