@@ -83,6 +83,9 @@ pub enum StaticError {
         /// The operating system's message.
         message: String,
     },
+    /// `STATIC_URL_PATH` or `STATIC_MAX_AGE` is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// A bundle's route lies under the static files' URL path.
     #[error(
         "route {route} of bundle {bundle} lies under {url_path}/, where static files are served: \
@@ -133,7 +136,7 @@ impl StaticAssets {
         config: &Config,
         root: &Path,
         sources: impl IntoIterator<Item = (String, StaticSource)>,
-    ) -> Result<Self, crate::Error> {
+    ) -> Result<Self, StaticError> {
         let static_config = StaticConfig::from_config(config)?;
         let env = config.env();
         let mut layers: Vec<(String, StaticSource)> = sources.into_iter().collect();
@@ -280,5 +283,3 @@ impl StaticConfig {
         config::read(config)
     }
 }
-
-pub(crate) use config::defaults as core_defaults;

@@ -51,13 +51,21 @@ pub const CORE_KEYS: [&str; 5] = [
     "SECRET_KEY",
     "SECRET_KEY_FALLBACKS",
     REQUEST_LOG,
-    crate::static_files::STATIC_URL_PATH,
-    crate::static_files::STATIC_MAX_AGE,
+    STATIC_URL_PATH,
+    STATIC_MAX_AGE,
 ];
 
 /// The core's key that turns the request log on: one line per request
 /// (method, path, status, duration) at INFO under `unchained::request`.
 pub const REQUEST_LOG: &str = "REQUEST_LOG";
+
+/// The URL path static files are served under (default `/static`); `""`
+/// turns them off. See the `static_files` module.
+pub const STATIC_URL_PATH: &str = "STATIC_URL_PATH";
+
+/// Seconds a browser may reuse a static file fetched without its
+/// `static_url` hash (default 0: `Cache-Control: no-cache`).
+pub const STATIC_MAX_AGE: &str = "STATIC_MAX_AGE";
 
 /// The core's own defaults for `env`, the lowest layer of a project's
 /// config, below every bundle's.
@@ -65,8 +73,10 @@ pub fn core_defaults(env: Environment) -> ConfigDefaults {
     // A line per request helps while developing; deployed apps usually
     // have a proxy that logs requests already, so it costs nothing there
     // unless asked for.
-    let defaults = ConfigDefaults::new().set(REQUEST_LOG, env == Environment::Development);
-    crate::static_files::core_defaults(defaults)
+    ConfigDefaults::new()
+        .set(REQUEST_LOG, env == Environment::Development)
+        .set(STATIC_URL_PATH, "/static")
+        .set(STATIC_MAX_AGE, 0)
 }
 
 pub use crate::suggest::closest;

@@ -3,23 +3,9 @@
 
 use serde::Deserialize;
 
-use crate::config::{Config, ConfigDefaults, ConfigError};
+use crate::config::{Config, ConfigError};
 
-/// The URL path static files are served under (default `/static`); `""`
-/// turns static files off.
-pub const STATIC_URL_PATH: &str = "STATIC_URL_PATH";
-
-/// Seconds a browser may reuse a static file fetched without the hash of
-/// `static_url` before asking again (default 0: `Cache-Control:
-/// no-cache`, every use revalidates with a cheap `304`).
-pub const STATIC_MAX_AGE: &str = "STATIC_MAX_AGE";
-
-/// The core's defaults for these keys.
-pub(crate) fn defaults(defaults: ConfigDefaults) -> ConfigDefaults {
-    defaults
-        .set(STATIC_URL_PATH, "/static")
-        .set(STATIC_MAX_AGE, 0)
-}
+pub use crate::config::{STATIC_MAX_AGE, STATIC_URL_PATH};
 
 /// The static files' config.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
