@@ -188,6 +188,20 @@ async fn replayed_cookie_after_logout_shows_the_login_page() {
         .await
         .unwrap();
     assert_eq!(who, "ada@example.com");
+    // flaskr's stylesheet is a static file (`static_url('style.css')`):
+    // the page is styled only if the browser loaded it from /static/.
+    let background = client
+        .execute(
+            "return getComputedStyle(document.body).backgroundColor",
+            vec![],
+        )
+        .await
+        .expect("computed style");
+    assert_eq!(
+        background,
+        json!("rgb(238, 238, 238)"),
+        "static/style.css is applied"
+    );
     shots.take(&client, "logged-in").await;
 
     // Write a post.

@@ -40,6 +40,7 @@ fn new_project_builds_serves_and_passes_its_test() {
         "src/lib.rs",
         "src/app.rs",
         "templates/index.html",
+        "static/style.css",
         "tests/app.rs",
     ] {
         assert!(project.join(file).is_file(), "{file} was not written");

@@ -1,7 +1,9 @@
 //! Procedural macros of Unchained. Use them through the `unchained` crate:
-//! `#[unchained::bundle]` and `unchained::project!()`.
+//! `#[unchained::bundle]`, `unchained::project!()` and
+//! `unchained::static_folder!()`.
 
 mod project;
+mod static_files;
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -65,6 +67,9 @@ pub fn bundle(args: TokenStream, input: TokenStream) -> TokenStream {
 ///   the linker, and its bundle with it);
 /// - one module per `db/migrations/*.rs` file, in file-name order, so a
 ///   new migration is compiled in without editing any list;
+/// - in a build without `debug_assertions` (a release), the files of
+///   `static/`, compiled in so that the binary serves them without the
+///   folder;
 /// - `pub const PROJECT_ROOT: &str` (the crate's folder) and
 ///   `pub fn main() -> ExitCode` (the CLI, for `src/main.rs`).
 ///
@@ -83,6 +88,29 @@ pub fn project(input: TokenStream) -> TokenStream {
     match project::expand() {
         Ok(tokens) => tokens.into(),
         Err(message) => syn::Error::new(proc_macro2::Span::call_site(), message)
+            .to_compile_error()
+            .into(),
+    }
+}
+
+/// A bundle's static folder, for `Bundle::static_files`: the folder (a
+/// path relative to the crate's `Cargo.toml`) read at runtime in a debug
+/// build, its files compiled into the binary otherwise.
+///
+/// ```ignore
+/// fn static_files(&self) -> Option<unchained::static_files::StaticSource> {
+///     Some(unchained::static_folder!("static"))
+/// }
+/// ```
+///
+/// A release build is rebuilt when an embedded file changes; a `build.rs`
+/// with `cargo:rerun-if-changed=static` also catches added files.
+#[proc_macro]
+pub fn static_folder(input: TokenStream) -> TokenStream {
+    let folder = parse_macro_input!(input as syn::LitStr);
+    match static_files::expand_folder(&folder.value()) {
+        Ok(tokens) => tokens.into(),
+        Err(message) => syn::Error::new(folder.span(), message)
             .to_compile_error()
             .into(),
     }

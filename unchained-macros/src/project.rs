@@ -41,11 +41,13 @@ pub(crate) fn expand() -> Result<TokenStream, String> {
 
     let manifest_str = manifest_path.to_string_lossy().into_owned();
     let migrations = migration_modules(&root.join("db").join("migrations"))?;
+    let static_files = crate::static_files::project_files(&root)?;
     Ok(quote! {
         // Rebuild when the bundle list changes.
         const _: &[u8] = ::std::include_bytes!(#manifest_str);
         #(#links)*
         #migrations
+        #static_files
 
         /// The project's root folder (where `unchained.toml` is).
         pub const PROJECT_ROOT: &str = ::std::env!("CARGO_MANIFEST_DIR");

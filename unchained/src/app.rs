@@ -240,13 +240,23 @@ impl LoadedApp {
     pub async fn build(&self) -> Result<App, Error> {
         self.validate()?;
         let request_log = crate::request_log::enabled(&self.config)?;
+        let assets = crate::static_files::StaticAssets::load(
+            &self.config,
+            &self.root,
+            self.bundles
+                .iter()
+                .filter_map(|b| Some((b.name().to_owned(), b.static_files()?))),
+        )?;
+        let mut templates = self.templates()?;
+        assets.register_template_function(&mut templates);
         let mut ctx = BuildContext::new(
             &self.config,
             &self.root,
             &self.bundles,
-            self.templates()?,
+            templates,
             self.providers.clone(),
         );
+        ctx.insert(assets.clone());
         for bundle in self.bundles.iter() {
             ctx.enter(bundle.name());
             bundle
@@ -277,6 +287,8 @@ impl LoadedApp {
         for bundle in self.bundles.iter().rev() {
             router = bundle.layer(router, &state);
         }
+        // Outside the bundles' layers: no session or CSRF work per file.
+        router = router.merge(assets.router(&routes)?);
         // Outermost, so a request's time includes every bundle's layer;
         // not installed at all when off.
         if request_log {

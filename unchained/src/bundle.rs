@@ -146,6 +146,14 @@ pub trait Bundle: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Static files served under `/static/`, usually
+    /// `Some(unchained::static_folder!("static"))`; a later bundle (and the
+    /// app's `static/` folder) overrides an earlier one's file of the same
+    /// name. See [`static_files`](crate::static_files).
+    fn static_files(&self) -> Option<crate::static_files::StaticSource> {
+        None
+    }
+
     /// Top-level CLI commands this bundle adds (e.g. `db`, `session`), as
     /// one typed clap enum: `Some(BundleCli::of::<MyCommands>())`.
     fn cli(&self) -> Option<BundleCli> {

@@ -11,6 +11,7 @@ use crate::config::ConfigError;
 use crate::project::{MANIFEST, ProjectError};
 use crate::routes::RouteError;
 use crate::service::MissingService;
+use crate::static_files::StaticError;
 use crate::templates::TemplateError;
 
 /// The bundle list cannot be resolved, or bundles disagree with each
@@ -116,6 +117,9 @@ pub enum Error {
     /// A bundle needs a service that no loaded bundle provides.
     #[error(transparent)]
     MissingService(#[from] MissingService),
+    /// Static files cannot be read or mounted.
+    #[error(transparent)]
+    Static(#[from] StaticError),
     /// A bundle declares in `provides()` a service its hook did not register.
     #[error(
         "bundle {bundle} declares that it provides {service}, but its before_build hook did not \

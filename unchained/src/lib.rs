@@ -55,6 +55,7 @@ pub mod routes;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod static_files;
 mod suggest;
 pub mod templates;
 pub mod testing;
@@ -66,7 +67,7 @@ pub use bundle::{BuildContext, Bundle, BundleEntry, CommandContext, ServeContext
 pub use error::Error;
 pub use server::App;
 pub use service::{MissingService, Service};
-pub use unchained_macros::{bundle, project};
+pub use unchained_macros::{bundle, project, static_folder};
 
 /// Re-exported for the [`bundle`](macro@bundle) attribute's expansion.
 #[doc(hidden)]

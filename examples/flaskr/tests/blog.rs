@@ -217,3 +217,22 @@ async fn login_as_gives_a_logged_in_client_in_one_line() {
     assert!(client.get("/").await.text().contains("ada@example.com"));
     assert_eq!(client.get("/create").await.status(), 200);
 }
+
+#[tokio::test]
+async fn the_stylesheet_is_a_static_file_linked_by_its_hashed_url() {
+    let (_db, client) = app().await;
+    let home = client.get("/").await.text();
+    let start = home
+        .find("/static/style.css?v=")
+        .unwrap_or_else(|| panic!("the page links the stylesheet: {home}"));
+    let url = &home[start..];
+    let url = &url[..url.find('"').expect("the attribute ends")];
+    let css = client.get(url).await;
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(
+        css.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(css.text().contains("font-family"), "{}", css.text());
+}

@@ -47,11 +47,25 @@ pub use file::ConfigFile;
 pub use secret::{CoreConfig, SecretKey, check_production_secret, mask_url_password};
 
 /// The keys the core itself reads.
-pub const CORE_KEYS: [&str; 3] = ["SECRET_KEY", "SECRET_KEY_FALLBACKS", REQUEST_LOG];
+pub const CORE_KEYS: [&str; 5] = [
+    "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
+    REQUEST_LOG,
+    STATIC_URL_PATH,
+    STATIC_MAX_AGE,
+];
 
 /// The core's key that turns the request log on: one line per request
 /// (method, path, status, duration) at INFO under `unchained::request`.
 pub const REQUEST_LOG: &str = "REQUEST_LOG";
+
+/// The URL path static files are served under (default `/static`); `""`
+/// turns them off. See the `static_files` module.
+pub const STATIC_URL_PATH: &str = "STATIC_URL_PATH";
+
+/// Seconds a browser may reuse a static file fetched without its
+/// `static_url` hash (default 0: `Cache-Control: no-cache`).
+pub const STATIC_MAX_AGE: &str = "STATIC_MAX_AGE";
 
 /// The core's own defaults for `env`, the lowest layer of a project's
 /// config, below every bundle's.
@@ -59,7 +73,10 @@ pub fn core_defaults(env: Environment) -> ConfigDefaults {
     // A line per request helps while developing; deployed apps usually
     // have a proxy that logs requests already, so it costs nothing there
     // unless asked for.
-    ConfigDefaults::new().set(REQUEST_LOG, env == Environment::Development)
+    ConfigDefaults::new()
+        .set(REQUEST_LOG, env == Environment::Development)
+        .set(STATIC_URL_PATH, "/static")
+        .set(STATIC_MAX_AGE, 0)
 }
 
 pub use crate::suggest::closest;

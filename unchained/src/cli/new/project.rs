@@ -32,6 +32,7 @@ const FILES: &[(&str, &str)] = project_files![
     "src/lib.rs",
     "src/app.rs",
     "templates/index.html",
+    "static/style.css",
     "tests/app.rs",
 ];
 
