@@ -215,6 +215,10 @@ impl LoadedApp {
 
     fn templates(&self) -> Result<Templates, Error> {
         let mut templates = Templates::new();
+        // The core's error pages, below every bundle's templates.
+        for (name, source) in crate::error_pages::TEMPLATES {
+            templates.add("unchained", name, source)?;
+        }
         for bundle in self.bundles.iter() {
             for (name, source) in bundle.templates() {
                 templates.add(bundle.name(), name, source)?;
@@ -231,12 +235,17 @@ impl LoadedApp {
     }
 
     /// Builds the app: validates config, runs every `before_build` hook in
-    /// bundle order, mounts all routes, applies layers (the request log
-    /// outermost, when `REQUEST_LOG` is on), then runs every `after_build`
-    /// hook.
+    /// bundle order, mounts all routes, applies layers (inside out: the
+    /// bundles', the error pages, CORS and the default headers, the
+    /// request log when `REQUEST_LOG` is on, the request id), then runs
+    /// every `after_build` hook.
     pub async fn build(&self) -> Result<App, Error> {
         self.validate()?;
         let request_log = crate::request_log::enabled(&self.config)?;
+        let web = config::WebConfig::from_config(&self.config)?;
+        for warning in &web.warnings {
+            tracing::warn!("{warning}");
+        }
         let mut ctx = BuildContext::new(
             &self.config,
             &self.root,
@@ -274,11 +283,17 @@ impl LoadedApp {
         for bundle in self.bundles.iter().rev() {
             router = bundle.layer(router, &state);
         }
+        // Error pages around every bundle's layer, then CORS and the
+        // default headers, so that error pages get them too.
+        router = crate::error_pages::layer(router, &state, web.error_json_paths.clone());
+        router = crate::headers::layer(router, &web);
         // Outermost, so a request's time includes every bundle's layer;
         // not installed at all when off.
         if request_log {
             router = crate::request_log::layer(router);
         }
+        // Outside the log, whose line carries the request's id.
+        router = crate::request_id::layer(router);
         let app = App::new(router.with_state(state.clone()), state, routes);
         for bundle in self.bundles.iter() {
             bundle
