@@ -36,7 +36,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, Uri, header};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -98,11 +98,25 @@ fn on_panic(payload: Box<dyn Any + Send + 'static>) -> Response<Body> {
     response
 }
 
+/// What the page needs from the request, kept while the app answers:
+/// cheap copies (shared bytes), read only when a page is made.
+struct Asked {
+    method: Method,
+    uri: Uri,
+    accept: Option<HeaderValue>,
+    content_type: Option<HeaderValue>,
+    id: Option<RequestId>,
+}
+
 async fn error_pages(State(pages): State<Arc<Pages>>, request: Request, next: Next) -> Response {
-    let format = Format::of(&request, &pages.json_paths);
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let id = RequestId::of(request.extensions());
+    let headers = request.headers();
+    let asked = Asked {
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        accept: headers.get(header::ACCEPT).cloned(),
+        content_type: headers.get(header::CONTENT_TYPE).cloned(),
+        id: request.extensions().get::<RequestId>().cloned(),
+    };
     let response = next.run(request).await;
     let status = response.status();
     let panicked = response.extensions().get::<Panicked>().cloned();
@@ -112,6 +126,9 @@ async fn error_pages(State(pages): State<Arc<Pages>>, request: Request, next: Ne
     if panicked.is_none() && !(handled && response.body().size_hint().exact() == Some(0)) {
         return response;
     }
+    let format = Format::of(&asked, &pages.json_paths);
+    let (method, path) = (&asked.method, asked.uri.path());
+    let id = asked.id.unwrap_or_else(RequestId::generate);
     if status.is_server_error() {
         match &panicked {
             Some(Panicked(message)) => tracing::error!(
@@ -131,7 +148,7 @@ async fn error_pages(State(pages): State<Arc<Pages>>, request: Request, next: Ne
     let (mut parts, _) = response.into_parts();
     // A 405's `Allow` header is added outside every layer, by the router
     // itself: it is kept, and not known here.
-    let problem = Problem::new(status, &method, &path, &id);
+    let problem = Problem::new(status, method, path, &id);
     let (content_type, body) = match format {
         Format::Html => (
             "text/html; charset=utf-8",
@@ -157,23 +174,20 @@ enum Format {
 
 impl Format {
     /// A path under `json_paths` gets JSON; otherwise the type `Accept`
-    /// prefers of HTML and JSON (by `q`; HTML on a tie); without either
-    /// there, JSON for a JSON request body and text for anything else.
-    fn of(request: &Request, json_paths: &[String]) -> Format {
-        let path = request.uri().path();
+    /// (its first header) prefers of HTML and JSON (by `q`; HTML on a
+    /// tie); without either there, JSON for a JSON request body and text
+    /// for anything else.
+    fn of(asked: &Asked, json_paths: &[String]) -> Format {
+        let path = asked.uri.path();
         if json_paths
             .iter()
             .any(|p| path.starts_with(p.as_str()) || p.strip_suffix('/') == Some(path))
         {
             return Format::Json;
         }
-        let headers = request.headers();
-        let accept = headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok());
+        let accept = asked.accept.as_ref().and_then(|v| v.to_str().ok());
         let (mut html, mut json) = (0.0_f32, 0.0_f32);
-        for value in accept {
+        if let Some(value) = accept {
             for item in value.split(',') {
                 let mut params = item.split(';');
                 let media = params
@@ -199,8 +213,9 @@ impl Format {
         if json > 0.0 {
             return Format::Json;
         }
-        let json_body = headers
-            .get(header::CONTENT_TYPE)
+        let json_body = asked
+            .content_type
+            .as_ref()
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| {
                 let v = v.to_ascii_lowercase();
@@ -314,15 +329,15 @@ mod tests {
     use super::*;
 
     fn format(accept: Option<&str>, content_type: Option<&str>, path: &str) -> Format {
-        let mut builder = Request::builder().uri(path);
-        if let Some(accept) = accept {
-            builder = builder.header(header::ACCEPT, accept);
-        }
-        if let Some(ct) = content_type {
-            builder = builder.header(header::CONTENT_TYPE, ct);
-        }
-        let request = builder.body(Body::empty()).expect("a request");
-        Format::of(&request, &["/api/".to_owned()])
+        let value = |v: &str| HeaderValue::from_str(v).expect("a header value");
+        let asked = Asked {
+            method: Method::GET,
+            uri: path.parse().expect("a path"),
+            accept: accept.map(value),
+            content_type: content_type.map(value),
+            id: None,
+        };
+        Format::of(&asked, &["/api/".to_owned()])
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!
 //! CORS is off until `CORS_ALLOWED_ORIGINS` lists origins; then
 //! tower-http's `CorsLayer` answers preflights and adds the
-//! `Access-Control-*` headers.
+//! `Access-Control-*` headers (exposing `X-Request-Id` to scripts).
 
 use std::time::Duration;
 
@@ -126,7 +126,9 @@ fn cors_layer(settings: &CorsSettings) -> CorsLayer {
         .allow_origin(origins)
         .allow_methods(methods)
         .allow_headers(headers)
-        .allow_credentials(settings.allow_credentials);
+        .allow_credentials(settings.allow_credentials)
+        // So that a script can quote a failed call's id.
+        .expose_headers([crate::request_id::HEADER]);
     if settings.max_age > 0 {
         layer = layer.max_age(Duration::from_secs(settings.max_age));
     }

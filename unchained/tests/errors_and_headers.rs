@@ -457,6 +457,10 @@ async fn cors_is_off_by_default_and_follows_the_config() {
         actual.header("access-control-allow-origin"),
         Some("https://app.example")
     );
+    assert_eq!(
+        actual.header("access-control-expose-headers"),
+        Some("x-request-id")
+    );
 
     let any = client(|c| c.set("CORS_ALLOWED_ORIGINS", ["*"])).await;
     let answer = preflight(&any, "https://anyone.example", "PUT").await;
