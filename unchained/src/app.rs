@@ -287,8 +287,8 @@ impl LoadedApp {
         // default headers, so that error pages get them too.
         router = crate::error_pages::layer(router, &state, web.error_json_paths.clone());
         router = crate::headers::layer(router, &web);
-        // Outermost, so a request's time includes every bundle's layer;
-        // not installed at all when off.
+        // Outside every other layer but the request id's, so a request's
+        // time includes every bundle's layer; not installed at all when off.
         if request_log {
             router = crate::request_log::layer(router);
         }
