@@ -218,6 +218,10 @@ impl LoadedApp {
         // The core's own templates come first: any bundle or the project
         // can replace them by name.
         templates.add("unchained", "forms.html", crate::form::FORMS_TEMPLATE)?;
+        // The core's error pages, below every bundle's templates.
+        for (name, source) in crate::error_pages::TEMPLATES {
+            templates.add("unchained", name, source)?;
+        }
         for bundle in self.bundles.iter() {
             for (name, source) in bundle.templates() {
                 templates.add(bundle.name(), name, source)?;
@@ -234,9 +238,10 @@ impl LoadedApp {
     }
 
     /// Builds the app: validates config, runs every `before_build` hook in
-    /// bundle order, mounts all routes, applies layers (the request log
-    /// outermost, when `REQUEST_LOG` is on), then runs every `after_build`
-    /// hook.
+    /// bundle order, mounts all routes, applies layers (inside out: the
+    /// bundles', the error pages, CORS and the default headers, the
+    /// request log when `REQUEST_LOG` is on, the request id), then runs
+    /// every `after_build` hook.
     pub async fn build(&self) -> Result<App, Error> {
         self.validate()?;
         let request_log = crate::request_log::enabled(&self.config)?;
@@ -249,6 +254,10 @@ impl LoadedApp {
         )?;
         let mut templates = self.templates()?;
         assets.register_template_function(&mut templates);
+        let web = config::WebConfig::from_config(&self.config)?;
+        for warning in &web.warnings {
+            tracing::warn!("{warning}");
+        }
         let mut ctx = BuildContext::new(
             &self.config,
             &self.root,
@@ -289,11 +298,17 @@ impl LoadedApp {
         }
         // Outside the bundles' layers: no session or CSRF work per file.
         router = router.merge(assets.router(&routes)?);
-        // Outermost, so a request's time includes every bundle's layer;
-        // not installed at all when off.
+        // Error pages around every bundle's layer, then CORS and the
+        // default headers, so that error pages get them too.
+        router = crate::error_pages::layer(router, &state, web.error_json_paths.clone());
+        router = crate::headers::layer(router, &web);
+        // Outside every other layer but the request id's, so a request's
+        // time includes every bundle's layer; not installed at all when off.
         if request_log {
             router = crate::request_log::layer(router);
         }
+        // Outside the log, whose line carries the request's id.
+        router = crate::request_id::layer(router);
         let app = App::new(router.with_state(state.clone()), state, routes);
         for bundle in self.bundles.iter() {
             bundle

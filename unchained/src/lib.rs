@@ -31,7 +31,8 @@
 //! The pieces, one module each: [`bundle`] (the trait), [`registry`]
 //! (finding and ordering bundles), [`config`] (layered config), [`app`]
 //! (the factory), [`server`] (the built app), [`routes`], [`state`],
-//! [`service`] (typed service access), [`request_log`], [`templates`], `models` (with the
+//! [`service`] (typed service access), [`request_log`], [`request_id`],
+//! [`error_pages`], [`headers`] (default response headers, CORS), [`templates`], `models` (with the
 //! `orm` feature), [`cli`] (the `unchained` command) and [`testing`] (a
 //! test client).
 //! `ARCHITECTURE.md` and `docs/architecture.md` show how they connect.
@@ -45,11 +46,14 @@ pub mod command;
 pub mod config;
 pub mod form;
 mod error;
+pub mod error_pages;
+pub mod headers;
 #[cfg(feature = "orm")]
 pub mod models;
 pub mod page;
 pub mod project;
 pub mod registry;
+pub mod request_id;
 pub mod request_log;
 pub mod routes;
 pub mod server;

@@ -185,13 +185,13 @@ pub struct SecurityConfig {
     /// e.g. `X-Forwarded-For`; empty means the TCP peer address.
     #[serde(rename = "SECURITY_CLIENT_ADDRESS_HEADER")]
     pub client_address_header: String,
-    /// `SECURITY_FRAME_OPTIONS`: who may show the app's HTML pages in a
-    /// frame: `"DENY"` (nobody, the default), `"SAMEORIGIN"` (the app's
-    /// own pages) or `""` (no header: the app decides per response). Sent
-    /// as `X-Frame-Options` and `Content-Security-Policy: frame-ancestors`
-    /// on HTML responses that set neither header themselves.
+    /// `SECURITY_FRAME_OPTIONS`: deprecated alias of the core's
+    /// `FRAME_OPTIONS`, which adds frame protection to every app's HTML
+    /// (with or without this bundle). No default: when the project sets
+    /// it and not `FRAME_OPTIONS`, the core uses its value (`"DENY"`,
+    /// `"SAMEORIGIN"` or `""`) and logs a deprecation warning.
     #[serde(rename = "SECURITY_FRAME_OPTIONS")]
-    pub frame_options: String,
+    pub frame_options: Option<String>,
     /// `SECURITY_EXTERNAL_URL`: scheme and host that links in emails start
     /// with, e.g. `https://example.com`. Never taken from the request's
     /// `Host` header.
@@ -264,8 +264,8 @@ impl SecurityConfig {
             attempts_per_address: 30,
             throttle_window: 900,
             client_address_header: String::new(),
-            // Clickjacking protection unless the app opts out.
-            frame_options: "DENY".into(),
+            // Deprecated: the core's FRAME_OPTIONS has the default.
+            frame_options: None,
             // Links in mail need the real address in production: no guess.
             external_url: if production {
                 String::new()
@@ -404,13 +404,16 @@ impl SecurityConfig {
         }
     }
 
-    /// `SECURITY_FRAME_OPTIONS` as the pair of headers to send: the
-    /// `X-Frame-Options` value and the `Content-Security-Policy` one;
-    /// `None` for `""`; an error naming the key for any other value
-    /// ([`validate`](Self::validate) refuses it at startup).
+    /// `SECURITY_FRAME_OPTIONS` (deprecated) as the pair of headers it
+    /// asks for: the `X-Frame-Options` value and the
+    /// `Content-Security-Policy` one; `None` when unset or `""`; an error
+    /// naming the key for any other value ([`validate`](Self::validate)
+    /// refuses it at startup). The core sends them (`FRAME_OPTIONS`).
     pub fn frame_policy(&self) -> anyhow::Result<Option<(&'static str, &'static str)>> {
-        // Read on every HTML response: compared in place, no allocation.
-        let value = self.frame_options.trim();
+        let Some(value) = &self.frame_options else {
+            return Ok(None);
+        };
+        let value = value.trim();
         if value.eq_ignore_ascii_case("DENY") {
             Ok(Some(("DENY", "frame-ancestors 'none'")))
         } else if value.eq_ignore_ascii_case("SAMEORIGIN") {
@@ -419,9 +422,8 @@ impl SecurityConfig {
             Ok(None)
         } else {
             anyhow::bail!(
-                "SECURITY_FRAME_OPTIONS = {:?} is not a frame policy: use \"DENY\", \"SAMEORIGIN\", \
-                 or \"\" to send no frame headers",
-                self.frame_options
+                "SECURITY_FRAME_OPTIONS = {value:?} is not a frame policy: use \"DENY\", \"SAMEORIGIN\", \
+                 or \"\" to send no frame headers (the key is deprecated: set FRAME_OPTIONS instead)"
             )
         }
     }
@@ -448,6 +450,7 @@ mod defaults_tests {
                 format!("{:?}", SecurityConfig::defaults_for(env))
             );
         }
-        assert_eq!(defaults(Environment::Test).keys().count(), 37);
+        // SECURITY_FRAME_OPTIONS (deprecated) has no default.
+        assert_eq!(defaults(Environment::Test).keys().count(), 36);
     }
 }

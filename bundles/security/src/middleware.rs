@@ -50,7 +50,7 @@ use crate::service::Security;
 /// reachable by the guard layers (see the module docs for this contract),
 /// reads the CSRF cookie and runs the CSRF check (`csrf::check_request`);
 /// on the way out it sets the CSRF cookie when a page issued one, and adds
-/// the headers of [`protect_response`].
+/// the header of [`protect_response`].
 pub async fn security_middleware(
     State(security): State<Security>,
     mut request: Request,
@@ -76,56 +76,21 @@ pub async fn security_middleware(
     response
 }
 
-/// The headers every response through the bundle gets, each only where
-/// the handler did not set it itself:
+/// The header every response through the bundle gets, only where the
+/// handler did not set it itself: `Cache-Control: no-store` when the
+/// request had a logged-in user, so no browser or shared cache keeps a
+/// page made for one user (the back button after logout, a proxy serving
+/// it to the next visitor).
 ///
-/// - `Cache-Control: no-store` when the request had a logged-in user, so
-///   no browser or shared cache keeps a page made for one user (the back
-///   button after logout, a proxy serving it to the next visitor);
-/// - `X-Frame-Options` and `Content-Security-Policy: frame-ancestors` on
-///   HTML, per `SECURITY_FRAME_OPTIONS`, so another site cannot frame a
-///   page to trick clicks on it. A handler's own `X-Frame-Options`, or
-///   `frame-ancestors` in its `Content-Security-Policy`, means it chose
-///   its framing: neither header is added then. Another policy of its
-///   own is kept whole, not merged (only `X-Frame-Options` is added).
-pub fn protect_response(config: &SecurityConfig, logged_in: bool, response: &mut Response) {
+/// Frame protection (`X-Frame-Options`, `Content-Security-Policy:
+/// frame-ancestors`) moved to the core, which adds it to every app's HTML
+/// per `FRAME_OPTIONS` (`unchained::headers::protect_frames`);
+/// `SECURITY_FRAME_OPTIONS` is its deprecated alias. `_config` is kept so
+/// that callers need not change.
+pub fn protect_response(_config: &SecurityConfig, logged_in: bool, response: &mut Response) {
     let headers = response.headers_mut();
     if logged_in && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    let html = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .get(..9)
-                .is_some_and(|t| t.eq_ignore_ascii_case("text/html"))
-        });
-    if !html || headers.contains_key(header::X_FRAME_OPTIONS) {
-        return;
-    }
-    // A handler that chose its framing in either header keeps that choice:
-    // adding the other would contradict it.
-    let own_csp = headers.get_all(header::CONTENT_SECURITY_POLICY);
-    if own_csp.iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|v| v.to_ascii_lowercase().contains("frame-ancestors"))
-    }) {
-        return;
-    }
-    let has_csp = own_csp.iter().next().is_some();
-    // validate_config refused any other value before the app started.
-    if let Ok(Some((frame_options, csp))) = config.frame_policy() {
-        headers.insert(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static(frame_options),
-        );
-        if !has_csp {
-            headers.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(csp),
-            );
-        }
     }
 }
 
@@ -286,37 +251,21 @@ mod tests {
         let mut plain = html(&[]);
         protect_response(&config, true, &mut plain);
         assert_eq!(plain.headers()[header::CACHE_CONTROL], "no-store");
-        assert_eq!(plain.headers()[header::X_FRAME_OPTIONS], "DENY");
-        assert_eq!(
-            plain.headers()[header::CONTENT_SECURITY_POLICY],
-            "frame-ancestors 'none'"
+        // Frame protection is the core's now (`unchained::headers`).
+        assert!(!plain.headers().contains_key(header::X_FRAME_OPTIONS));
+        assert!(
+            !plain
+                .headers()
+                .contains_key(header::CONTENT_SECURITY_POLICY)
         );
 
-        let mut own = html(&[
-            (header::CACHE_CONTROL, "private, max-age=60"),
-            (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
-        ]);
+        let mut own = html(&[(header::CACHE_CONTROL, "private, max-age=60")]);
         protect_response(&config, true, &mut own);
         assert_eq!(own.headers()[header::CACHE_CONTROL], "private, max-age=60");
-        assert_eq!(own.headers()[header::X_FRAME_OPTIONS], "SAMEORIGIN");
-        // A frame-ancestors of ours would override the handler's choice.
-        assert!(!own.headers().contains_key(header::CONTENT_SECURITY_POLICY));
 
-        let mut csp = html(&[(header::CONTENT_SECURITY_POLICY, "default-src 'self'")]);
-        protect_response(&config, false, &mut csp);
-        assert_eq!(
-            csp.headers()[header::CONTENT_SECURITY_POLICY],
-            "default-src 'self'"
-        );
-        assert_eq!(csp.headers()[header::X_FRAME_OPTIONS], "DENY");
-        assert!(!csp.headers().contains_key(header::CACHE_CONTROL));
-
-        let mut framed = html(&[(
-            header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors https://partner.example",
-        )]);
-        protect_response(&config, false, &mut framed);
-        assert!(!framed.headers().contains_key(header::X_FRAME_OPTIONS));
+        let mut anonymous = html(&[]);
+        protect_response(&config, false, &mut anonymous);
+        assert!(!anonymous.headers().contains_key(header::CACHE_CONTROL));
     }
 
     #[tokio::test]

@@ -77,13 +77,17 @@ async fn html_pages_cannot_be_framed_by_default() {
 
 #[tokio::test]
 async fn frame_options_are_configurable() {
-    let same = app(|c| c.set("SECURITY_FRAME_OPTIONS", "SAMEORIGIN")).await;
-    let login = same.client.get("/login").await;
-    assert_eq!(login.header("x-frame-options"), Some("SAMEORIGIN"));
-    assert_eq!(
-        login.header("content-security-policy"),
-        Some("frame-ancestors 'self'")
-    );
+    // The core's key, and the bundle's deprecated alias of it.
+    for key in ["FRAME_OPTIONS", "SECURITY_FRAME_OPTIONS"] {
+        let same = app(|c| c.set(key, "SAMEORIGIN")).await;
+        let login = same.client.get("/login").await;
+        assert_eq!(login.header("x-frame-options"), Some("SAMEORIGIN"), "{key}");
+        assert_eq!(
+            login.header("content-security-policy"),
+            Some("frame-ancestors 'self'"),
+            "{key}"
+        );
+    }
 
     let off = app(|c| c.set("SECURITY_FRAME_OPTIONS", "")).await;
     let login = off.client.get("/login").await;

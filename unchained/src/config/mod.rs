@@ -32,6 +32,7 @@ mod environment;
 mod error;
 mod file;
 mod secret;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 
@@ -45,14 +46,28 @@ pub use environment::Environment;
 pub use error::ConfigError;
 pub use file::ConfigFile;
 pub use secret::{CoreConfig, SecretKey, check_production_secret, mask_url_password};
+pub use web::WebConfig;
 
 /// The keys the core itself reads.
-pub const CORE_KEYS: [&str; 5] = [
+pub const CORE_KEYS: [&str; 17] = [
     "SECRET_KEY",
     "SECRET_KEY_FALLBACKS",
     REQUEST_LOG,
     STATIC_URL_PATH,
     STATIC_MAX_AGE,
+    // Response headers, CORS and error pages (`web`).
+    web::CONTENT_TYPE_OPTIONS,
+    web::FRAME_OPTIONS,
+    web::DEPRECATED_FRAME_OPTIONS,
+    web::REFERRER_POLICY,
+    web::HSTS_MAX_AGE,
+    web::HSTS_INCLUDE_SUBDOMAINS,
+    web::CORS_ALLOWED_ORIGINS,
+    web::CORS_ALLOWED_METHODS,
+    web::CORS_ALLOWED_HEADERS,
+    web::CORS_ALLOW_CREDENTIALS,
+    web::CORS_MAX_AGE,
+    web::ERROR_JSON_PATHS,
 ];
 
 /// The core's key that turns the request log on: one line per request
@@ -73,10 +88,11 @@ pub fn core_defaults(env: Environment) -> ConfigDefaults {
     // A line per request helps while developing; deployed apps usually
     // have a proxy that logs requests already, so it costs nothing there
     // unless asked for.
-    ConfigDefaults::new()
+    let defaults = ConfigDefaults::new()
         .set(REQUEST_LOG, env == Environment::Development)
         .set(STATIC_URL_PATH, "/static")
-        .set(STATIC_MAX_AGE, 0)
+        .set(STATIC_MAX_AGE, 0);
+    web::add_defaults(defaults, env)
 }
 
 pub use crate::suggest::closest;
