@@ -26,6 +26,7 @@ use crate::routes::{RouteContext, RouteInfo, RouteTable};
 use crate::service::Providers;
 use crate::state::AppState;
 use crate::templates::Templates;
+use crate::urls::Urls;
 
 pub use crate::bundle::BuildContext;
 pub use crate::server::{App, bind};
@@ -166,6 +167,7 @@ impl LoadedApp {
     pub fn unknown_keys(&self) -> Vec<String> {
         let mut known: Vec<String> = config::CORE_KEYS.iter().map(|k| (*k).to_owned()).collect();
         for bundle in self.bundles.iter() {
+            known.push(crate::routes::url_prefix_key(bundle.name()));
             let defaults = bundle.config_defaults(self.env);
             known.extend(defaults.keys().map(str::to_owned));
             known.extend(defaults.optional_keys().map(str::to_owned));
@@ -208,13 +210,15 @@ impl LoadedApp {
         };
         let mut table = RouteTable::default();
         for bundle in self.bundles.iter() {
-            table.add(bundle.name(), bundle.is_app(), bundle.routes(&ctx))?;
+            let prefix = crate::routes::url_prefix(&self.config, bundle.name())?;
+            table.add(bundle.name(), bundle.is_app(), &prefix, bundle.routes(&ctx))?;
         }
         Ok(table)
     }
 
-    fn templates(&self) -> Result<Templates, Error> {
+    fn templates(&self, urls: Arc<Urls>) -> Result<Templates, Error> {
         let mut templates = Templates::new();
+        templates.set_urls(urls);
         for bundle in self.bundles.iter() {
             for (name, source) in bundle.templates() {
                 templates.add(bundle.name(), name, source)?;
@@ -230,19 +234,23 @@ impl LoadedApp {
         Ok(templates)
     }
 
-    /// Builds the app: validates config, runs every `before_build` hook in
-    /// bundle order, mounts all routes, applies layers (the request log
-    /// outermost, when `REQUEST_LOG` is on), then runs every `after_build`
-    /// hook.
+    /// Builds the app: validates config, collects the routes (their names
+    /// and prefixes, so that hooks and templates can use `url_for`), runs
+    /// every `before_build` hook in bundle order, mounts all routes,
+    /// applies layers (the request log outermost, when `REQUEST_LOG` is
+    /// on), then runs every `after_build` hook.
     pub async fn build(&self) -> Result<App, Error> {
         self.validate()?;
         let request_log = crate::request_log::enabled(&self.config)?;
+        let table = self.route_table()?;
+        let urls = Arc::new(table.urls());
         let mut ctx = BuildContext::new(
             &self.config,
             &self.root,
             &self.bundles,
-            self.templates()?,
+            self.templates(urls.clone())?,
             self.providers.clone(),
+            urls.clone(),
         );
         for bundle in self.bundles.iter() {
             ctx.enter(bundle.name());
@@ -267,8 +275,8 @@ impl LoadedApp {
             services,
             templates,
             self.bundles.names(),
+            urls,
         );
-        let table = self.route_table()?;
         let routes = table.infos();
         let mut router = table.into_router()?;
         for bundle in self.bundles.iter().rev() {
@@ -348,10 +356,10 @@ mod tests {
         std::fs::create_dir(&dir).expect("templates folder");
         std::fs::write(dir.join("index.html"), "old").expect("write");
         let development = loaded(root.path(), Environment::Development)
-            .templates()
+            .templates(Arc::default())
             .expect("templates");
         let production = loaded(root.path(), Environment::Production)
-            .templates()
+            .templates(Arc::default())
             .expect("templates");
         assert_eq!(development.render("index.html", ()).unwrap(), "old");
         assert_eq!(production.render("index.html", ()).unwrap(), "old");

@@ -31,7 +31,7 @@
 //! The pieces, one module each: [`bundle`] (the trait), [`registry`]
 //! (finding and ordering bundles), [`config`] (layered config), [`app`]
 //! (the factory), [`server`] (the built app), [`routes`], [`state`],
-//! [`service`] (typed service access), [`request_log`], [`templates`], `models` (with the
+//! [`service`] (typed service access), [`urls`] (route names, `url_for`), [`request_log`], [`templates`], `models` (with the
 //! `orm` feature), [`cli`] (the `unchained` command) and [`testing`] (a
 //! test client).
 //! `ARCHITECTURE.md` and `docs/architecture.md` show how they connect.
@@ -56,6 +56,7 @@ pub mod state;
 mod suggest;
 pub mod templates;
 pub mod testing;
+pub mod urls;
 
 pub use app::{AppFactory, LoadedApp};
 #[cfg(feature = "orm")]
@@ -80,6 +81,7 @@ pub mod prelude {
     pub use crate::server::App;
     pub use crate::service::{Service, ServiceType};
     pub use crate::state::AppState;
+    pub use crate::urls::{UrlError, Urls};
     pub use async_trait::async_trait;
     pub use axum::extract::{Form, Json, Path, Query, State};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};
