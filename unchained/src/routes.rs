@@ -304,8 +304,9 @@ pub fn url_prefix_key(bundle: &str) -> String {
 
 /// The URL prefix `bundle` is mounted at, from the config key
 /// [`url_prefix_key`]: `""` when unset or empty; otherwise a path that
-/// starts with `/`, does not end with one and has no `{`, `}`, `?`, `#`,
-/// `%` or spaces. A wrong value is an error naming the key.
+/// starts with `/`, does not end with one and has only letters, digits,
+/// `-`, `.`, `_`, `~` and `/` (no `{param}`). A wrong value is an error
+/// naming the key.
 ///
 /// ```
 /// use unchained::config::{Config, ConfigDefaults, Environment};
@@ -351,11 +352,14 @@ pub fn url_prefix(config: &Config, bundle: &str) -> Result<String, RouteError> {
         ))
     } else if let Some(c) = value
         .chars()
-        .find(|c| matches!(c, '{' | '}' | '?' | '#' | '%') || c.is_whitespace() || c.is_control())
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '.' | '_' | '~')))
     {
         Err(bad(
             shown,
-            &format!("a URL prefix is a plain path: remove {c:?} (path parameters are not allowed)"),
+            &format!(
+                "a URL prefix is a plain path of letters, digits, `-`, `.`, `_` and `~`: remove {c:?} \
+                 (path parameters are not allowed)"
+            ),
         ))
     } else if value.contains("//") {
         Err(bad(shown, "a URL prefix has no empty segment (`//`)"))

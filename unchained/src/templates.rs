@@ -157,7 +157,7 @@ impl Templates {
     pub fn set_urls(&mut self, urls: Arc<Urls>) {
         self.environment_mut().add_function(
             "url_for",
-            move |name: &str, kwargs: Kwargs| -> Result<String, minijinja::Error> {
+            move |name: &str, kwargs: Kwargs| -> Result<Value, minijinja::Error> {
                 let mut params: Vec<(String, String)> = Vec::new();
                 for key in kwargs.args() {
                     let value: Value = kwargs.get(key)?;
@@ -174,8 +174,16 @@ impl Templates {
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                urls.url_for(name, &params).map_err(|error| {
+                let url = urls.url_for(name, &params).map_err(|error| {
                     minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, error.to_string())
+                })?;
+                // Parameters are percent-encoded, so only a route's own path
+                // could hold a character HTML escaping cares about; `/` and
+                // `&` need none in an attribute.
+                Ok(if url.contains(['<', '>', '"', '\'']) {
+                    Value::from(url)
+                } else {
+                    Value::from_safe_string(url)
                 })
             },
         );
