@@ -68,7 +68,9 @@ pub const SESSION_KEY: &str = "_csrf_token";
 pub const FORM_FIELD: &str = "csrf_token";
 /// Header of the token (for scripts posting forms).
 pub const HEADER: &str = "x-csrf-token";
-/// Path prefix of the JSON API, which refuses anything but JSON itself.
+/// Path prefix of the JSON API, which refuses anything but JSON itself,
+/// below the bundle's URL prefix (`SECURITY_URL_PREFIX`; see
+/// [`SecurityConfig::is_api_path`]).
 pub const API_PREFIX: &str = "/api/v1/auth/";
 
 /// The message of a refused request.
@@ -178,7 +180,7 @@ fn is_exempt(config: &SecurityConfig, parts: &Parts) -> bool {
     let path = parts.uri.path();
     !config.csrf_enabled
         || !is_unsafe(&parts.method)
-        || path.starts_with(API_PREFIX)
+        || config.is_api_path(path)
         || config
             .csrf_exempt_paths
             .iter()
