@@ -97,7 +97,9 @@ pub enum RouteError {
         short: String,
     },
     /// [`Routes::name`] called before any route was added.
-    #[error("bundle {bundle} calls .name({name:?}) before adding a route: call it after .get(...) or .post(...)")]
+    #[error(
+        "bundle {bundle} calls .name({name:?}) before adding a route: call it after .get(...) or .post(...)"
+    )]
     NameWithoutRoute {
         /// The bundle.
         bundle: String,
@@ -340,7 +342,10 @@ pub fn url_prefix(config: &Config, bundle: &str) -> Result<String, RouteError> {
     } else if !value.starts_with('/') {
         Err(bad(
             shown,
-            &format!("a URL prefix starts with `/`: write \"/{}\"", value.trim_start_matches('/')),
+            &format!(
+                "a URL prefix starts with `/`: write \"/{}\"",
+                value.trim_start_matches('/')
+            ),
         ))
     } else if value.ends_with('/') {
         Err(bad(
@@ -472,7 +477,8 @@ impl RouteTable {
             // One handler at two paths (an old URL kept working) keeps the
             // first path for `url_for`, as Flask does.
             Some(first) if first.path != info.path && first.handler != info.handler => {
-                let describe = |r: &RouteInfo| format!("{} {} (bundle {})", r.method, r.path, r.bundle);
+                let describe =
+                    |r: &RouteInfo| format!("{} {} (bundle {})", r.method, r.path, r.bundle);
                 Err(RouteError::DuplicateName {
                     name: name.clone(),
                     first: describe(first),
@@ -615,7 +621,11 @@ mod tests {
             names(&table),
             vec![
                 ("GET".into(), "/login".into(), Some("security.login".into())),
-                ("POST".into(), "/login".into(), Some("security.login".into())),
+                (
+                    "POST".into(),
+                    "/login".into(),
+                    Some("security.login".into())
+                ),
                 ("GET".into(), "/".into(), Some("security.index".into())),
                 ("GET".into(), "/closure".into(), None),
             ]
@@ -677,7 +687,10 @@ mod tests {
             .name("page")
             .get("/b", login_submit)
             .name("page");
-        let error = table.add("acme.blog", false, "", routes).unwrap_err().to_string();
+        let error = table
+            .add("acme.blog", false, "", routes)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("blog.page") && error.contains("GET /a") && error.contains("GET /b"),
             "{error}"
@@ -693,10 +706,18 @@ mod tests {
     fn bad_names_fail_with_the_bundle_and_the_fix() {
         let mut table = RouteTable::default();
         let error = table
-            .add("app", true, "", Routes::new().get("/", index).name("app.home"))
+            .add(
+                "app",
+                true,
+                "",
+                Routes::new().get("/", index).name("app.home"),
+            )
             .unwrap_err()
             .to_string();
-        assert!(error.contains("\"app.home\"") && error.contains("`app.`"), "{error}");
+        assert!(
+            error.contains("\"app.home\"") && error.contains("`app.`"),
+            "{error}"
+        );
         let error = table
             .add("app", true, "", Routes::new().name("home"))
             .unwrap_err()
@@ -736,6 +757,9 @@ mod tests {
             .defaults("app", ConfigDefaults::new().set("APP_URL_PREFIX", 3))
             .build();
         let error = url_prefix(&config, "app").unwrap_err().to_string();
-        assert!(error.contains("APP_URL_PREFIX") && error.contains("string"), "{error}");
+        assert!(
+            error.contains("APP_URL_PREFIX") && error.contains("string"),
+            "{error}"
+        );
     }
 }

@@ -296,8 +296,11 @@ mod tests {
         let urls = urls();
         assert_eq!(urls.url_for("app.index", &[]).unwrap(), "/");
         assert_eq!(
-            urls.url_for("security.reset_page", &[("token", "a b/c"), ("next", "/x?y=1&z")])
-                .unwrap(),
+            urls.url_for(
+                "security.reset_page",
+                &[("token", "a b/c"), ("next", "/x?y=1&z")]
+            )
+            .unwrap(),
             "/auth/reset-password/a%20b%2Fc?next=%2Fx%3Fy%3D1%26z"
         );
         assert_eq!(
@@ -336,7 +339,10 @@ mod tests {
         assert!(unknown.contains("did you mean security.login"), "{unknown}");
         let unknown = urls.url_for("security.reset", &[]).unwrap_err().to_string();
         assert!(unknown.contains("security.reset_page"), "{unknown}");
-        let unknown = urls.url_for("nothing.like.it", &[]).unwrap_err().to_string();
+        let unknown = urls
+            .url_for("nothing.like.it", &[])
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("unchained urls"), "{unknown}");
     }
 

@@ -77,7 +77,9 @@ async fn home(State(app): State<AppState>) -> Result<Redirect, String> {
     Ok(Redirect::to(&to))
 }
 
-async fn build(config: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Result<App, unchained::Error> {
+async fn build(
+    config: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> Result<App, unchained::Error> {
     unchained::app::build_with(
         vec![Arc::new(Blog), Arc::new(AppBundle)],
         config,
@@ -107,7 +109,10 @@ async fn url_for_in_rust_and_templates_follows_the_prefix_from_config() {
         names,
         [
             ("/blog".to_owned(), Some("blog.index".to_owned())),
-            ("/blog/posts/{slug}".to_owned(), Some("blog.post".to_owned())),
+            (
+                "/blog/posts/{slug}".to_owned(),
+                Some("blog.post".to_owned())
+            ),
             ("/blog/broken".to_owned(), Some("blog.broken".to_owned())),
             ("/".to_owned(), Some("app.home".to_owned())),
         ]
@@ -186,7 +191,9 @@ async fn a_prefix_that_lands_on_another_bundles_route_is_a_clash_naming_both() {
     .expect("the build fails")
     .to_string();
     assert!(
-        error.contains("/blog/broken") && error.contains("acme.blog") && error.contains("acme.other"),
+        error.contains("/blog/broken")
+            && error.contains("acme.blog")
+            && error.contains("acme.other"),
         "{error}"
     );
 }
@@ -219,7 +226,8 @@ async fn over_real_http_the_prefixed_page_links_by_name() {
     let home = get("/").await;
     assert!(home.starts_with("HTTP/1.1 303"), "{home}");
     assert!(
-        home.to_ascii_lowercase().contains("location: /blog/posts/first\r\n"),
+        home.to_ascii_lowercase()
+            .contains("location: /blog/posts/first\r\n"),
         "{home}"
     );
     server.abort();

@@ -431,7 +431,9 @@ impl SecurityConfig {
         for (key, target) in REDIRECT_KEYS.into_iter().zip(targets) {
             let path = urls.resolve_target(key, target)?;
             if crate::redirect::safe_path(&path).is_none() {
-                anyhow::bail!("{key} = {target:?} leads to {path:?}, which is not a path on this site");
+                anyhow::bail!(
+                    "{key} = {target:?} leads to {path:?}, which is not a path on this site"
+                );
             }
             *target = path;
         }

@@ -20,7 +20,13 @@ pub(crate) fn urls(loaded: &LoadedApp) -> Result<(), Error> {
                 None => r.bundle.clone(),
             };
             let name = r.name.clone().unwrap_or_else(|| "-".to_owned());
-            [r.method.clone(), r.path.clone(), name, r.handler.clone(), bundle]
+            [
+                r.method.clone(),
+                r.path.clone(),
+                name,
+                r.handler.clone(),
+                bundle,
+            ]
         })
         .collect();
     let header = ["METHOD", "PATH", "NAME", "HANDLER", "BUNDLE"].map(str::to_owned);
