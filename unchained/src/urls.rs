@@ -4,8 +4,8 @@
 //! (`security.login`, `app.index`); [`Urls::url_for`] turns a name and
 //! parameters into a path, filling the `{param}` segments of the route's
 //! path and putting the other parameters in the query string. Handlers
-//! reach it through [`AppState::url_for`](crate::state::AppState::url_for),
-//! templates through the global function `url_for`:
+//! reach it through `AppState::url_for`, templates through the global
+//! function `url_for`:
 //!
 //! ```
 //! use unchained::urls::Urls;

@@ -233,6 +233,10 @@ pub struct SecurityConfig {
     pub url_prefix: String,
 }
 
+/// Path prefix of the JSON API, which refuses anything but JSON itself,
+/// below the bundle's URL prefix (see [`SecurityConfig::is_api_path`]).
+pub const API_PREFIX: &str = "/api/v1/auth/";
+
 /// The keys that hold a redirect target: a path or a route's name.
 pub const REDIRECT_KEYS: [&str; 7] = [
     "SECURITY_LOGIN_URL",
@@ -414,11 +418,12 @@ impl SecurityConfig {
     }
 
     /// Turns the redirect keys ([`REDIRECT_KEYS`]) that name a route into
-    /// that route's path, and records the bundle's URL prefix, from the
-    /// app's routes. A name that is no route's fails the build, naming the
-    /// key and the nearest names.
-    pub fn resolve_urls(&mut self, urls: &Urls) -> anyhow::Result<()> {
-        self.url_prefix = urls.prefix(crate::bundle::BUNDLE_NAME).to_owned();
+    /// that route's path, from the app's routes, and records `url_prefix`,
+    /// the prefix the bundle is mounted at (`urls.prefix(BUNDLE_NAME)`). A
+    /// name that is no route's fails the build, naming the key and the
+    /// nearest names.
+    pub fn resolve_urls(&mut self, urls: &Urls, url_prefix: &str) -> anyhow::Result<()> {
+        self.url_prefix = url_prefix.to_owned();
         let targets = [
             &mut self.login_url,
             &mut self.post_login_view,
@@ -444,7 +449,7 @@ impl SecurityConfig {
     /// which takes JSON only and so needs no CSRF token.
     pub fn is_api_path(&self, path: &str) -> bool {
         path.strip_prefix(self.url_prefix.as_str())
-            .is_some_and(|rest| rest.starts_with(crate::csrf::API_PREFIX))
+            .is_some_and(|rest| rest.starts_with(API_PREFIX))
     }
 
     /// The argon2 parameters `SECURITY_PASSWORD_ARGON2_*` ask for; the

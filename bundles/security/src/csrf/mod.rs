@@ -68,10 +68,7 @@ pub const SESSION_KEY: &str = "_csrf_token";
 pub const FORM_FIELD: &str = "csrf_token";
 /// Header of the token (for scripts posting forms).
 pub const HEADER: &str = "x-csrf-token";
-/// Path prefix of the JSON API, which refuses anything but JSON itself,
-/// below the bundle's URL prefix (`SECURITY_URL_PREFIX`; see
-/// [`SecurityConfig::is_api_path`]).
-pub const API_PREFIX: &str = "/api/v1/auth/";
+pub use crate::config::API_PREFIX;
 
 /// The message of a refused request.
 pub const FAILURE_MESSAGE: &str = "CSRF check failed: the form's csrf_token is missing or does not match this session. Reload the page and submit \
