@@ -344,7 +344,7 @@ pub fn url_prefix(config: &Config, bundle: &str) -> Result<String, RouteError> {
             shown,
             &format!(
                 "a URL prefix starts with `/`: write \"/{}\"",
-                value.trim_start_matches('/')
+                value.trim_matches('/')
             ),
         ))
     } else if value.ends_with('/') {
@@ -741,6 +741,7 @@ mod tests {
         assert_eq!(prefix("").unwrap(), "");
         for (value, fix) in [
             ("auth", "write \"/auth\""),
+            ("auth/", "starts with `/`: write \"/auth\""),
             ("/auth/", "write \"/auth\""),
             ("/", "write \"\""),
             ("/{id}", "remove '{'"),

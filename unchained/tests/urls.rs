@@ -232,3 +232,27 @@ async fn over_real_http_the_prefixed_page_links_by_name() {
     );
     server.abort();
 }
+
+#[test]
+fn the_prefix_key_is_known_and_a_typo_of_it_is_warned() {
+    let registry =
+        unchained::registry::BundleRegistry::from_bundles(vec![Arc::new(Blog) as Arc<dyn Bundle>])
+            .expect("registry");
+    let manifest = unchained::project::Manifest {
+        bundles: vec!["acme.blog".to_owned()],
+        ..Default::default()
+    };
+    let resolved = registry.resolve(&manifest).expect("resolved");
+    let config = Config::builder(Environment::Test)
+        .set("BLOG_URL_PREFIX", "/b")
+        .set("BLOG_URL_PREFX", "/b")
+        .build();
+    let loaded = unchained::LoadedApp::from_parts(std::env::temp_dir(), resolved, config);
+    let warnings = loaded.unknown_keys();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("BLOG_URL_PREFX")
+            && warnings[0].contains("did you mean BLOG_URL_PREFIX"),
+        "{warnings:?}"
+    );
+}
