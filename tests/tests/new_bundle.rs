@@ -125,7 +125,7 @@ fn a_new_bundle_is_routed_migrated_and_tested_with_the_project() {
     assert!(
         urls.lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["GET", "/blog", "blog::index", "blog"]),
+                == ["GET", "/blog", "blog.index", "blog::index", "blog"]),
         "{urls}"
     );
 

@@ -57,7 +57,7 @@ fn new_project_builds_serves_and_passes_its_test() {
     assert!(
         urls.lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["GET", "/", "demo::app::index", "app"]),
+                == ["GET", "/", "app.index", "demo::app::index", "app"]),
         "{urls}"
     );
 

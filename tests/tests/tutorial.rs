@@ -300,7 +300,7 @@ fn follow_tutorial(backend: Backend) {
     assert!(
         urls.lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["GET", "/", "flaskr::app::index", "app"]),
+                == ["GET", "/", "app.index", "flaskr::app::index", "app"]),
         "{urls}"
     );
     {

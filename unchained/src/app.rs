@@ -26,6 +26,7 @@ use crate::routes::{RouteContext, RouteInfo, RouteTable};
 use crate::service::Providers;
 use crate::state::AppState;
 use crate::templates::Templates;
+use crate::urls::Urls;
 
 pub use crate::bundle::BuildContext;
 pub use crate::server::{App, bind};
@@ -166,6 +167,7 @@ impl LoadedApp {
     pub fn unknown_keys(&self) -> Vec<String> {
         let mut known: Vec<String> = config::CORE_KEYS.iter().map(|k| (*k).to_owned()).collect();
         for bundle in self.bundles.iter() {
+            known.push(crate::routes::url_prefix_key(bundle.name()));
             let defaults = bundle.config_defaults(self.env);
             known.extend(defaults.keys().map(str::to_owned));
             known.extend(defaults.optional_keys().map(str::to_owned));
@@ -208,13 +210,15 @@ impl LoadedApp {
         };
         let mut table = RouteTable::default();
         for bundle in self.bundles.iter() {
-            table.add(bundle.name(), bundle.is_app(), bundle.routes(&ctx))?;
+            let prefix = crate::routes::url_prefix(&self.config, bundle.name())?;
+            table.add(bundle.name(), bundle.is_app(), &prefix, bundle.routes(&ctx))?;
         }
         Ok(table)
     }
 
-    fn templates(&self) -> Result<Templates, Error> {
+    fn templates(&self, urls: Arc<Urls>) -> Result<Templates, Error> {
         let mut templates = Templates::new();
+        templates.set_urls(urls);
         // The core's own templates come first: any bundle or the project
         // can replace them by name.
         templates.add("unchained", "forms.html", crate::form::FORMS_TEMPLATE)?;
@@ -237,14 +241,17 @@ impl LoadedApp {
         Ok(templates)
     }
 
-    /// Builds the app: validates config, runs every `before_build` hook in
-    /// bundle order, mounts all routes, applies layers (inside out: the
-    /// bundles', the error pages, CORS and the default headers, the
-    /// request log when `REQUEST_LOG` is on, the request id), then runs
-    /// every `after_build` hook.
+    /// Builds the app: validates config, collects the routes (their names
+    /// and prefixes, so that hooks and templates can use `url_for`), runs
+    /// every `before_build` hook in bundle order, mounts all routes,
+    /// applies layers (inside out: the bundles', the error pages, CORS and
+    /// the default headers, the request log when `REQUEST_LOG` is on, the
+    /// request id), then runs every `after_build` hook.
     pub async fn build(&self) -> Result<App, Error> {
         self.validate()?;
         let request_log = crate::request_log::enabled(&self.config)?;
+        let table = self.route_table()?;
+        let urls = Arc::new(table.urls());
         let assets = crate::static_files::StaticAssets::load(
             &self.config,
             &self.root,
@@ -252,7 +259,7 @@ impl LoadedApp {
                 .iter()
                 .filter_map(|b| Some((b.name().to_owned(), b.static_files()?))),
         )?;
-        let mut templates = self.templates()?;
+        let mut templates = self.templates(urls.clone())?;
         assets.register_template_function(&mut templates);
         let web = config::WebConfig::from_config(&self.config)?;
         for warning in &web.warnings {
@@ -264,6 +271,7 @@ impl LoadedApp {
             &self.bundles,
             templates,
             self.providers.clone(),
+            urls.clone(),
         );
         ctx.insert(assets.clone());
         for bundle in self.bundles.iter() {
@@ -289,8 +297,8 @@ impl LoadedApp {
             services,
             templates,
             self.bundles.names(),
+            urls,
         );
-        let table = self.route_table()?;
         let routes = table.infos();
         let mut router = table.into_router()?;
         for bundle in self.bundles.iter().rev() {
@@ -378,10 +386,10 @@ mod tests {
         std::fs::create_dir(&dir).expect("templates folder");
         std::fs::write(dir.join("index.html"), "old").expect("write");
         let development = loaded(root.path(), Environment::Development)
-            .templates()
+            .templates(Arc::default())
             .expect("templates");
         let production = loaded(root.path(), Environment::Production)
-            .templates()
+            .templates(Arc::default())
             .expect("templates");
         assert_eq!(development.render("index.html", ()).unwrap(), "old");
         assert_eq!(production.render("index.html", ()).unwrap(), "old");

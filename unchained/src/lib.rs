@@ -31,7 +31,7 @@
 //! The pieces, one module each: [`bundle`] (the trait), [`registry`]
 //! (finding and ordering bundles), [`config`] (layered config), [`app`]
 //! (the factory), [`server`] (the built app), [`routes`], [`state`],
-//! [`service`] (typed service access), [`request_log`], [`request_id`],
+//! [`service`] (typed service access), [`urls`] (route names, `url_for`), [`request_log`], [`request_id`],
 //! [`error_pages`], [`headers`] (default response headers, CORS), [`templates`], `models` (with the
 //! `orm` feature), [`cli`] (the `unchained` command) and [`testing`] (a
 //! test client).
@@ -63,6 +63,7 @@ pub mod static_files;
 mod suggest;
 pub mod templates;
 pub mod testing;
+pub mod urls;
 
 pub use app::{AppFactory, LoadedApp};
 #[cfg(feature = "orm")]
@@ -89,6 +90,7 @@ pub mod prelude {
     pub use crate::server::App;
     pub use crate::service::{Service, ServiceType};
     pub use crate::state::AppState;
+    pub use crate::urls::{UrlError, Urls};
     pub use async_trait::async_trait;
     pub use axum::extract::{Json, Path, Query, State};
     pub use axum::response::{Html, IntoResponse, Redirect, Response};

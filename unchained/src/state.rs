@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::templates::Templates;
+use crate::urls::{UrlError, Urls};
 
 /// Services registered by bundles, one per type.
 #[derive(Default)]
@@ -51,6 +52,7 @@ struct Inner {
     services: Services,
     templates: Templates,
     bundles: Vec<&'static str>,
+    urls: Arc<Urls>,
 }
 
 /// The shared state of an app; cheap to clone.
@@ -65,6 +67,7 @@ impl AppState {
         services: Services,
         templates: Templates,
         bundles: Vec<&'static str>,
+        urls: Arc<Urls>,
     ) -> Self {
         AppState {
             inner: Arc::new(Inner {
@@ -72,6 +75,7 @@ impl AppState {
                 services,
                 templates,
                 bundles,
+                urls,
             }),
         }
     }
@@ -94,6 +98,31 @@ impl AppState {
     /// Names of the loaded bundles, in load order.
     pub fn bundles(&self) -> &[&'static str] {
         &self.inner.bundles
+    }
+
+    /// The app's named routes (see [`urls`](crate::urls)).
+    pub fn urls(&self) -> &Urls {
+        &self.inner.urls
+    }
+
+    /// The URL of route `name`, its `{param}` path segments filled from
+    /// `params` and the other params in the query string; an unknown name
+    /// or a missing parameter is an error naming the endpoint. Templates
+    /// have the same as the function `url_for('name', param=value)`.
+    ///
+    /// ```
+    /// use unchained::prelude::*;
+    ///
+    /// async fn done(State(app): State<AppState>) -> Result<Redirect, String> {
+    ///     let to = app
+    ///         .url_for("security.login", &[("next", "/posts")])
+    ///         .map_err(|e| e.to_string())?;
+    ///     Ok(Redirect::to(&to))
+    /// }
+    /// # let _ = Routes::new().get("/done", done);
+    /// ```
+    pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, UrlError> {
+        self.inner.urls.url_for(name, params)
     }
 
     /// Renders template `name` as an HTML response; a template error is

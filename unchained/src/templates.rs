@@ -4,6 +4,9 @@
 //! a later bundle replaces an earlier one's template of the same name, and
 //! files in the project's `templates/` folder replace them all.
 //!
+//! Every template can call `url_for('bundle.endpoint', param=value)`
+//! (see [`Templates::set_urls`]).
+//!
 //! In development the folder's files are re-read when one changed (see
 //! [`reload`]), so a template edit shows on the next request without a
 //! rebuild; production and tests load them once.
@@ -12,12 +15,15 @@ mod reload;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use minijinja::Environment;
+use minijinja::value::{Kwargs, Value};
 use serde::Serialize;
 
 use self::reload::DirReload;
+use crate::urls::Urls;
 
 /// How often, at most, development checks the templates folder for
 /// changes: often enough that a reload after a save is never noticed,
@@ -129,6 +135,58 @@ impl Templates {
             self.dir_names.insert(name);
         }
         Ok(())
+    }
+
+    /// Adds the global function `url_for(name, **params)`, answering from
+    /// `urls`: `{{ url_for('security.login', next='/x') }}` is
+    /// `/login?next=%2Fx`. A param that is `none` is left out; an unknown
+    /// name or a missing path parameter fails the render with the same
+    /// message as [`Urls::url_for`]. The app factory calls it with the
+    /// app's routes.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use unchained::templates::Templates;
+    /// use unchained::urls::Urls;
+    ///
+    /// let mut templates = Templates::new();
+    /// templates.set_urls(Arc::new(Urls::new().with_route("blog.show", "/blog/{slug}")));
+    /// templates.add("blog", "link.html", "{{ url_for('blog.show', slug='a b', page=2) }}").unwrap();
+    /// assert_eq!(templates.render("link.html", ()).unwrap(), "/blog/a%20b?page=2");
+    /// ```
+    pub fn set_urls(&mut self, urls: Arc<Urls>) {
+        self.environment_mut().add_function(
+            "url_for",
+            move |name: &str, kwargs: Kwargs| -> Result<Value, minijinja::Error> {
+                let mut params: Vec<(String, String)> = Vec::new();
+                for key in kwargs.args() {
+                    let value: Value = kwargs.get(key)?;
+                    if value.is_none() || value.is_undefined() {
+                        continue;
+                    }
+                    let text = match value.as_str() {
+                        Some(text) => text.to_owned(),
+                        None => value.to_string(),
+                    };
+                    params.push((key.to_owned(), text));
+                }
+                let params: Vec<(&str, &str)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let url = urls.url_for(name, &params).map_err(|error| {
+                    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, error.to_string())
+                })?;
+                // Parameters are percent-encoded, so only a route's own path
+                // could hold a character HTML escaping cares about; `/` and
+                // `&` need none in an attribute.
+                Ok(if url.contains(['<', '>', '"', '\'']) {
+                    Value::from(url)
+                } else {
+                    Value::from_safe_string(url)
+                })
+            },
+        );
     }
 
     /// From now on, re-reads the files of `dir` (the folder given to

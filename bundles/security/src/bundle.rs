@@ -133,7 +133,9 @@ impl Bundle for SecurityBundle {
     }
 
     async fn before_build(&self, ctx: &mut BuildContext) -> anyhow::Result<()> {
-        let config = SecurityConfig::from_config(ctx.config())?;
+        let mut config = SecurityConfig::from_config(ctx.config())?;
+        // A redirect key naming no route fails `unchained run` here.
+        config.resolve_urls(ctx.urls(), ctx.urls().prefix(BUNDLE_NAME))?;
         // Both fail the build, naming the bundle to add, rather than a
         // request later.
         let db = ctx.require::<DatabaseConnection>()?.clone();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use unchained::config::{Config, ConfigDefaults, Environment};
+use unchained::urls::Urls;
 
 /// Longest accepted password, in characters (longer ones are refused
 /// before hashing, so a huge body cannot tie up the hasher). It lives with
@@ -116,7 +117,10 @@ pub struct SecurityConfig {
     #[serde(rename = "SECURITY_PASSWORD_ARGON2_PARALLELISM")]
     pub argon2_parallelism: u32,
     /// `SECURITY_LOGIN_URL`: where `auth_required` sends anonymous HTML
-    /// requests (with `?next=`).
+    /// requests (with `?next=`). This key and the `SECURITY_POST_*_VIEW`
+    /// ones take a path (`/login`) or a route's name (`security.login`,
+    /// the default), resolved when the app is built
+    /// ([`resolve_urls`](Self::resolve_urls)).
     #[serde(rename = "SECURITY_LOGIN_URL")]
     pub login_url: String,
     /// `SECURITY_POST_LOGIN_VIEW`: redirect after login without `next`.
@@ -222,7 +226,27 @@ pub struct SecurityConfig {
     /// `MAIL_PASSWORD`: SMTP password (masked by `unchained config`).
     #[serde(rename = "MAIL_PASSWORD")]
     pub mail_password: String,
+    /// The URL prefix the bundle's routes are mounted at
+    /// (`SECURITY_URL_PREFIX`, read by the core): `""` or e.g. `/auth`.
+    /// Not a key of its own: [`resolve_urls`](Self::resolve_urls) sets it.
+    #[serde(skip)]
+    pub url_prefix: String,
 }
+
+/// Path prefix of the JSON API, which refuses anything but JSON itself,
+/// below the bundle's URL prefix (see [`SecurityConfig::is_api_path`]).
+pub const API_PREFIX: &str = "/api/v1/auth/";
+
+/// The keys that hold a redirect target: a path or a route's name.
+pub const REDIRECT_KEYS: [&str; 7] = [
+    "SECURITY_LOGIN_URL",
+    "SECURITY_POST_LOGIN_VIEW",
+    "SECURITY_POST_LOGOUT_VIEW",
+    "SECURITY_POST_REGISTER_VIEW",
+    "SECURITY_POST_CHANGE_VIEW",
+    "SECURITY_POST_RESET_VIEW",
+    "SECURITY_POST_CONFIRM_VIEW",
+];
 
 /// The bundle's config defaults for `env`.
 pub fn defaults(env: Environment) -> ConfigDefaults {
@@ -244,13 +268,14 @@ impl SecurityConfig {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
-            login_url: "/login".into(),
+            // Names, so that they follow SECURITY_URL_PREFIX.
+            login_url: "security.login".into(),
             post_login_view: "/".into(),
             post_logout_view: "/".into(),
             post_register_view: "/".into(),
             post_change_view: "/".into(),
-            post_reset_view: "/login".into(),
-            post_confirm_view: "/login".into(),
+            post_reset_view: "security.login".into(),
+            post_confirm_view: "security.login".into(),
             reset_password_within: 3_600,
             confirm_email_within: 5 * 86_400,
             csrf_enabled: true,
@@ -284,6 +309,7 @@ impl SecurityConfig {
             mail_security: MailSecurity::Starttls,
             mail_username: String::new(),
             mail_password: String::new(),
+            url_prefix: String::new(),
         }
     }
 }
@@ -317,18 +343,17 @@ impl SecurityConfig {
                  8 KiB per lane, iterations at least 1, parallelism 1 to 16777215"
             )
         })?;
-        for (key, value) in [
-            ("SECURITY_LOGIN_URL", &self.login_url),
-            ("SECURITY_POST_LOGIN_VIEW", &self.post_login_view),
-            ("SECURITY_POST_LOGOUT_VIEW", &self.post_logout_view),
-            ("SECURITY_POST_REGISTER_VIEW", &self.post_register_view),
-            ("SECURITY_POST_CHANGE_VIEW", &self.post_change_view),
-            ("SECURITY_POST_RESET_VIEW", &self.post_reset_view),
-            ("SECURITY_POST_CONFIRM_VIEW", &self.post_confirm_view),
-        ] {
-            if crate::redirect::safe_path(value).is_none() {
+        for (key, value) in REDIRECT_KEYS.into_iter().zip(self.redirect_targets()) {
+            let is_name = !value.starts_with('/')
+                && value.contains('.')
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !is_name && crate::redirect::safe_path(value).is_none() {
                 anyhow::bail!(
-                    "{key} = {value:?} is not a path on this site: write one starting with `/`, e.g. \"/\""
+                    "{key} = {value:?} is neither a path on this site nor a route's name: write a path \
+                     starting with `/`, e.g. \"/\", or a name such as \"security.login\" (`unchained urls` \
+                     lists them)"
                 );
             }
         }
@@ -378,6 +403,53 @@ impl SecurityConfig {
             );
         }
         Ok(())
+    }
+
+    fn redirect_targets(&self) -> [&String; 7] {
+        [
+            &self.login_url,
+            &self.post_login_view,
+            &self.post_logout_view,
+            &self.post_register_view,
+            &self.post_change_view,
+            &self.post_reset_view,
+            &self.post_confirm_view,
+        ]
+    }
+
+    /// Turns the redirect keys ([`REDIRECT_KEYS`]) that name a route into
+    /// that route's path, from the app's routes, and records `url_prefix`,
+    /// the prefix the bundle is mounted at (`urls.prefix(BUNDLE_NAME)`). A
+    /// name that is no route's fails the build, naming the key and the
+    /// nearest names.
+    pub fn resolve_urls(&mut self, urls: &Urls, url_prefix: &str) -> anyhow::Result<()> {
+        self.url_prefix = url_prefix.to_owned();
+        let targets = [
+            &mut self.login_url,
+            &mut self.post_login_view,
+            &mut self.post_logout_view,
+            &mut self.post_register_view,
+            &mut self.post_change_view,
+            &mut self.post_reset_view,
+            &mut self.post_confirm_view,
+        ];
+        for (key, target) in REDIRECT_KEYS.into_iter().zip(targets) {
+            let path = urls.resolve_target(key, target)?;
+            if crate::redirect::safe_path(&path).is_none() {
+                anyhow::bail!(
+                    "{key} = {target:?} leads to {path:?}, which is not a path on this site"
+                );
+            }
+            *target = path;
+        }
+        Ok(())
+    }
+
+    /// Whether `path` is below the JSON API (`<prefix>/api/v1/auth/`),
+    /// which takes JSON only and so needs no CSRF token.
+    pub fn is_api_path(&self, path: &str) -> bool {
+        path.strip_prefix(self.url_prefix.as_str())
+            .is_some_and(|rest| rest.starts_with(API_PREFIX))
     }
 
     /// The argon2 parameters `SECURITY_PASSWORD_ARGON2_*` ask for; the

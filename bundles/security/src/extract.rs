@@ -177,6 +177,12 @@ pub fn wants_json(parts: &Parts) -> bool {
             && !header_has(header::ACCEPT, "text/html"))
 }
 
+/// [`wants_json`], and any request to the bundle's JSON API wherever it is
+/// mounted (`SECURITY_URL_PREFIX`).
+pub fn wants_json_from(parts: &Parts, security: &Security) -> bool {
+    wants_json(parts) || security.config().is_api_path(parts.uri.path())
+}
+
 /// What a request's session says about its user, read without side
 /// effects by [`lookup`].
 #[derive(Debug, Clone)]
@@ -306,7 +312,7 @@ pub async fn require_user(
     match resolve(parts, security).await? {
         Some(user) => Ok(user),
         None => Err(AuthError::Unauthenticated {
-            json: wants_json(parts),
+            json: wants_json_from(parts, security),
             location: login_location(parts, security),
         }),
     }

@@ -324,7 +324,11 @@ pub fn send_confirmation(app: &AppState, security: &Security, user: &user::Model
         &confirm_state(user),
         config.confirm_email_within,
     );
-    let link = format!("{}/confirm/{token}", config.external_base());
+    let link = format!(
+        "{}{}/confirm/{token}",
+        config.external_base(),
+        config.url_prefix
+    );
     send_mail(
         app,
         security,
@@ -481,7 +485,11 @@ pub async fn forgot_password(app: &AppState, security: &Security, email: &str) {
         &user.password,
         config.reset_password_within,
     );
-    let link = format!("{}/reset-password/{token}", config.external_base());
+    let link = format!(
+        "{}{}/reset-password/{token}",
+        config.external_base(),
+        config.url_prefix
+    );
     send_mail(
         app,
         security,

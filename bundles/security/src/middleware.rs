@@ -43,7 +43,7 @@ use tower::{Layer, Service};
 
 use crate::config::SecurityConfig;
 use crate::csrf::cookie::{CookieSettings, CsrfCookie};
-use crate::extract::{AuthError, UserSeen, require_user, wants_json};
+use crate::extract::{AuthError, UserSeen, require_user, wants_json_from};
 use crate::service::Security;
 
 /// The bundle's middleware around every route: makes [`Security`]
@@ -159,7 +159,7 @@ impl AuthLayer {
             Ok(())
         } else {
             Err(AuthError::Forbidden {
-                json: wants_json(parts),
+                json: wants_json_from(parts, &security),
             })
         }
     }

@@ -16,6 +16,14 @@ pub enum AppError {
     Database(sea_orm::DbErr),
     /// The session store failed (503 when it is down).
     Session(SessionError),
+    /// `url_for` named no route (a bug in the app).
+    Url(unchained::urls::UrlError),
+}
+
+impl From<unchained::urls::UrlError> for AppError {
+    fn from(e: unchained::urls::UrlError) -> Self {
+        AppError::Url(e)
+    }
 }
 
 impl From<sea_orm::DbErr> for AppError {
@@ -42,6 +50,10 @@ impl IntoResponse for AppError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
             }
             AppError::Session(e) => e.into_response(),
+            AppError::Url(e) => {
+                tracing::error!(error = %e, "url_for failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+            }
         }
     }
 }

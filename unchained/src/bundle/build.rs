@@ -10,6 +10,7 @@ use crate::page::{TemplateContext, TemplateContexts};
 use crate::service::{MissingService, Providers, ServiceType};
 use crate::state::Services;
 use crate::templates::Templates;
+use crate::urls::Urls;
 
 /// What [`Bundle::before_build`](super::Bundle::before_build) hooks see:
 /// the config, and the services and templates being assembled.
@@ -34,6 +35,7 @@ pub struct BuildContext<'a> {
     services: Services,
     templates: Templates,
     providers: Providers,
+    urls: Arc<Urls>,
     current: &'static str,
 }
 
@@ -44,6 +46,7 @@ impl<'a> BuildContext<'a> {
         bundles: &'a ResolvedBundles,
         templates: Templates,
         providers: Providers,
+        urls: Arc<Urls>,
     ) -> Self {
         BuildContext {
             config,
@@ -52,6 +55,7 @@ impl<'a> BuildContext<'a> {
             services: Services::default(),
             templates,
             providers,
+            urls,
             current: "",
         }
     }
@@ -82,6 +86,14 @@ impl<'a> BuildContext<'a> {
     /// The project's root folder.
     pub fn project_root(&self) -> &Path {
         self.root
+    }
+
+    /// The app's named routes, already known when the hooks run: resolve
+    /// a config value that names a route (with
+    /// [`Urls::resolve_target`]) or read a bundle's URL prefix
+    /// ([`Urls::prefix`]).
+    pub fn urls(&self) -> &Urls {
+        &self.urls
     }
 
     /// Whether bundle `name` is loaded.

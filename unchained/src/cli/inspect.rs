@@ -12,17 +12,24 @@ pub(crate) fn urls(loaded: &LoadedApp) -> Result<(), Error> {
         println!("No routes: no bundle in unchained.toml declares any.");
         return Ok(());
     }
-    let rows: Vec<[String; 4]> = routes
+    let rows: Vec<[String; 5]> = routes
         .iter()
         .map(|r| {
             let bundle = match &r.overrides {
                 Some(over) => format!("{} (overrides {over})", r.bundle),
                 None => r.bundle.clone(),
             };
-            [r.method.clone(), r.path.clone(), r.handler.clone(), bundle]
+            let name = r.name.clone().unwrap_or_else(|| "-".to_owned());
+            [
+                r.method.clone(),
+                r.path.clone(),
+                name,
+                r.handler.clone(),
+                bundle,
+            ]
         })
         .collect();
-    let header = ["METHOD", "PATH", "HANDLER", "BUNDLE"].map(str::to_owned);
+    let header = ["METHOD", "PATH", "NAME", "HANDLER", "BUNDLE"].map(str::to_owned);
     print_table(std::iter::once(&header).chain(&rows));
     Ok(())
 }

@@ -68,8 +68,7 @@ pub const SESSION_KEY: &str = "_csrf_token";
 pub const FORM_FIELD: &str = "csrf_token";
 /// Header of the token (for scripts posting forms).
 pub const HEADER: &str = "x-csrf-token";
-/// Path prefix of the JSON API, which refuses anything but JSON itself.
-pub const API_PREFIX: &str = "/api/v1/auth/";
+pub use crate::config::API_PREFIX;
 
 /// The message of a refused request.
 pub const FAILURE_MESSAGE: &str = "CSRF check failed: the form's csrf_token is missing or does not match this session. Reload the page and submit \
@@ -178,7 +177,7 @@ fn is_exempt(config: &SecurityConfig, parts: &Parts) -> bool {
     let path = parts.uri.path();
     !config.csrf_enabled
         || !is_unsafe(&parts.method)
-        || path.starts_with(API_PREFIX)
+        || config.is_api_path(path)
         || config
             .csrf_exempt_paths
             .iter()

@@ -21,22 +21,33 @@ use crate::extract::{AuthUser, CurrentUser, MaybeUser};
 use crate::flows::{self, LoginFailure};
 use crate::service::Security;
 
-/// Adds the enabled API routes to `routes`.
+/// Adds the enabled API routes to `routes`, named `security.api_<name>`
+/// (`security.api_login`, ...).
 pub fn routes(mut routes: Routes, config: &SecurityConfig) -> Routes {
     routes = routes
         .post("/api/v1/auth/login", login)
+        .name("api_login")
         .post("/api/v1/auth/logout", logout)
+        .name("api_logout")
         .get("/api/v1/auth/check", check)
+        .name("api_check")
         .get("/api/v1/auth/sessions", sessions)
+        .name("api_sessions")
         .post("/api/v1/auth/sessions/end", end_session)
-        .post("/api/v1/auth/sessions/end-others", end_others);
+        .name("api_end_session")
+        .post("/api/v1/auth/sessions/end-others", end_others)
+        .name("api_end_other_sessions");
     if config.changeable {
-        routes = routes.post("/api/v1/auth/change-password", change_password);
+        routes = routes
+            .post("/api/v1/auth/change-password", change_password)
+            .name("api_change_password");
     }
     if config.recoverable {
         routes = routes
             .post("/api/v1/auth/forgot-password", forgot_password)
-            .post("/api/v1/auth/reset-password", reset_password);
+            .name("api_forgot_password")
+            .post("/api/v1/auth/reset-password", reset_password)
+            .name("api_reset_password");
     }
     routes
 }

@@ -20,38 +20,57 @@ use crate::flows::{self, FlowError, LoginFailure, Registered};
 use crate::redirect::next_or;
 use crate::service::Security;
 
-/// Adds the enabled HTML routes to `routes`.
+/// Adds the enabled HTML routes to `routes`, named `security.<name>`: a
+/// page and its form's `POST` share a name (`security.login`).
 pub fn routes(mut routes: Routes, config: &SecurityConfig) -> Routes {
     routes = routes
         .get("/login", login_page)
+        .name("login")
         .post("/login", login_submit)
+        .name("login")
         .get("/logout", logout_page)
+        .name("logout")
         .post("/logout", logout_submit)
+        .name("logout")
         .get("/sessions", sessions_page)
+        .name("sessions")
         .post("/sessions/end", end_session_submit)
-        .post("/sessions/end-others", end_others_submit);
+        .name("end_session")
+        .post("/sessions/end-others", end_others_submit)
+        .name("end_other_sessions");
     if config.registerable {
         routes = routes
             .get("/register", register_page)
-            .post("/register", register_submit);
+            .name("register")
+            .post("/register", register_submit)
+            .name("register");
     }
     if config.changeable {
         routes = routes
             .get("/change-password", change_page)
-            .post("/change-password", change_submit);
+            .name("change_password")
+            .post("/change-password", change_submit)
+            .name("change_password");
     }
     if config.recoverable {
         routes = routes
             .get("/forgot-password", forgot_page)
+            .name("forgot_password")
             .post("/forgot-password", forgot_submit)
+            .name("forgot_password")
             .get("/reset-password/{token}", reset_page)
-            .post("/reset-password/{token}", reset_submit);
+            .name("reset_password")
+            .post("/reset-password/{token}", reset_submit)
+            .name("reset_password");
     }
     if config.confirmable {
         routes = routes
             .get("/confirm/{token}", confirm)
+            .name("confirm_email")
             .get("/send-confirmation-email", send_confirmation_page)
-            .post("/send-confirmation-email", send_confirmation_submit);
+            .name("send_confirmation")
+            .post("/send-confirmation-email", send_confirmation_submit)
+            .name("send_confirmation");
     }
     routes
 }
@@ -705,7 +724,7 @@ async fn end_session_submit(
     if let Err(e) = security.end_session(user.id(), &form.id).await {
         tracing::error!(target: "unchained_security", "ending a session failed: {e}");
     }
-    Ok(Redirect::to("/sessions").into_response())
+    Ok(Redirect::to(&format!("{}/sessions", security.config().url_prefix)).into_response())
 }
 
 async fn end_others_submit(
@@ -717,5 +736,5 @@ async fn end_others_submit(
     if let Err(e) = security.end_sessions(user.id(), current.as_deref()).await {
         tracing::error!(target: "unchained_security", "ending other sessions failed: {e}");
     }
-    Ok(Redirect::to("/sessions").into_response())
+    Ok(Redirect::to(&format!("{}/sessions", security.config().url_prefix)).into_response())
 }

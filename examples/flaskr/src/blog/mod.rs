@@ -10,8 +10,12 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/", views::index)
         .get("/create", views::create_form)
+        .name("create")
         .post("/create", views::create)
+        .name("create")
         .get("/{id}/update", views::update_form)
+        .name("update")
         .post("/{id}/update", views::update)
+        .name("update")
         .post("/{id}/delete", views::delete)
 }

@@ -98,7 +98,7 @@ pub async fn create(
     .insert(&db)
     .await?;
     flash(&session, "message", "Post created.").await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to(&app.url_for("app.index", &[])?).into_response())
 }
 
 /// The post `id` if it exists and `user` wrote it.
@@ -157,11 +157,12 @@ pub async fn update(
     active.body = Set(form.body);
     active.update(&db).await?;
     flash(&session, "message", "Post updated.").await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to(&app.url_for("app.index", &[])?).into_response())
 }
 
 /// `POST /{id}/delete`.
 pub async fn delete(
+    State(app): State<AppState>,
     Db(db): Db,
     Path(id): Path<i32>,
     user: CurrentUser,
@@ -170,7 +171,7 @@ pub async fn delete(
     let post = own_post(&db, id, &user).await?;
     post.delete(&db).await?;
     flash(&session, "message", "Post deleted.").await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to(&app.url_for("app.index", &[])?).into_response())
 }
 
 /// What every page's layout needs: the app's title, the user, the CSRF
