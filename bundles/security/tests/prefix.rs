@@ -92,10 +92,14 @@ async fn the_json_api_and_its_csrf_exemption_follow_the_prefix() {
         .post_form("/auth/api/v1/auth/login", &[("email", "ann@example.com")])
         .await;
     assert_eq!(form.status(), 415, "{}", form.text());
-    let elsewhere = t
+    // The old place has nothing mounted: the router's 404 page.
+    let old_place = t
         .client
         .post_form("/api/v1/auth/login", &[("email", "ann@example.com")])
         .await;
+    assert_eq!(old_place.status(), 404, "{}", old_place.text());
+    // Outside the prefix, forms are checked as ever.
+    let elsewhere = t.client.post_form("/app-form", &[("x", "1")]).await;
     assert_eq!(elsewhere.status(), 400, "{}", elsewhere.text());
 
     let ok = t
