@@ -44,9 +44,9 @@ pub mod bundle;
 pub mod cli;
 pub mod command;
 pub mod config;
-pub mod form;
 mod error;
 pub mod error_pages;
+pub mod form;
 pub mod headers;
 #[cfg(feature = "orm")]
 pub mod models;
@@ -82,9 +82,9 @@ pub use inventory;
 pub mod prelude {
     pub use crate::bundle::{BuildContext, Bundle, CommandContext, ServeContext};
     pub use crate::config::{Config, ConfigDefaults, Environment};
+    pub use crate::form::{Form, InvalidForm};
     #[cfg(feature = "orm")]
     pub use crate::models::{ModelContext, ModelDef};
-    pub use crate::form::{Form, InvalidForm};
     pub use crate::page::Page;
     pub use crate::routes::{RouteContext, Routes};
     pub use crate::server::App;

@@ -123,8 +123,7 @@ impl Page {
     /// handler's win on a name clash) as an HTML response; a template
     /// error is logged and answered with 500.
     pub async fn render(&self, name: &str, context: impl Serialize) -> Response {
-        let merged =
-            minijinja::value::merge_maps([Value::from_serialize(&context), self.shared()]);
+        let merged = minijinja::value::merge_maps([Value::from_serialize(&context), self.shared()]);
         let response = self.app.render(name, merged);
         if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
             return response;
