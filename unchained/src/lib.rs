@@ -53,6 +53,7 @@ pub mod registry;
 pub mod request_log;
 pub mod routes;
 pub mod server;
+pub mod server_error;
 pub mod service;
 pub mod state;
 mod suggest;
@@ -65,6 +66,7 @@ pub use bundle::BundleMigration;
 pub use bundle::{BuildContext, Bundle, BundleEntry, CommandContext, ServeContext};
 pub use error::Error;
 pub use server::App;
+pub use server_error::ServerError;
 pub use service::{MissingService, Service};
 pub use unchained_macros::{bundle, project};
 
@@ -82,6 +84,7 @@ pub mod prelude {
     pub use crate::page::Page;
     pub use crate::routes::{RouteContext, Routes};
     pub use crate::server::App;
+    pub use crate::server_error::ServerError;
     pub use crate::service::{Service, ServiceType};
     pub use crate::state::AppState;
     pub use async_trait::async_trait;
