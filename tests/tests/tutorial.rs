@@ -5,7 +5,8 @@
 //! apply it, add the security bundle with `unchained bundles add`,
 //! register, log in and log out over HTTP while watching the
 //! `flask_sessions` table, add the posts model, run the project's tests
-//! (the guide's test on a fresh database included), and finally build for
+//! (the guide's test on a fresh database included), write the blog's
+//! views and post a form to them, logged in, over HTTP, and finally build for
 //! production with `unchained build` and run two production instances of
 //! the binary that share the session store: in PostgreSQL on both runs
 //! (the SQLite project gets the driver from the environment's URL), then
@@ -516,6 +517,43 @@ fn follow_tutorial(backend: Backend) {
         "the guide's test ran and passed:\n{tests}"
     );
 
+    // The blog: the first views over the posts, tried over HTTP, then the
+    // chapter's test in place of the scaffold's.
+    t.write_from_guide("tutorial/blog.md", "src/app/blog.rs");
+    t.write_from_guide("tutorial/blog.md", "src/app.rs");
+    t.write_from_guide("tutorial/blog.md", "templates/base.html");
+    t.write_from_guide("tutorial/blog.md", "templates/index.html");
+    t.write_from_guide("tutorial/blog.md", "templates/create.html");
+    let urls = t.sh("unchained urls");
+    for (method, handler) in [
+        ("GET", "flaskr::app::blog::create_form"),
+        ("POST", "flaskr::app::blog::create"),
+    ] {
+        // METHOD PATH ... HANDLER BUNDLE, whatever columns come between.
+        assert!(
+            urls.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                words.len() >= 4
+                    && words[..2] == [method, "/create"]
+                    && words[words.len() - 2..] == [handler, "app"]
+            }),
+            "{method} /create is {handler}:\n{urls}"
+        );
+    }
+    {
+        let server = t.serve("unchained run");
+        write_a_post(&server, &db);
+    }
+    t.write_from_guide("tutorial/blog.md", "tests/app.rs");
+    let tests = t.sh("cargo test");
+    assert!(
+        tests.contains("test a_logged_in_user_publishes_a_post ... ok")
+            && tests.contains("test home_page_answers ... ok"),
+        "the blog chapter's tests ran and passed:\n{tests}"
+    );
+    t.sh("git add .");
+    t.sh("git commit -m 'the blog'");
+
     // Deploying: the binary itself, in production, two instances sharing
     // the session store (PostgreSQL, or Redis on the SQLite run).
     deploy_two_instances(&t, backend, &db);
@@ -605,6 +643,101 @@ fn register_login_logout(server: &Server, db: &Database) {
         "the replayed cookie is sent to the login page: {:?}",
         replayed.headers
     );
+}
+
+/// The blog chapter in a browser's place: anonymous visitors are sent to
+/// log in; logged in, the form shows, an empty title comes back with its
+/// error under the field (and the body kept), a valid post is saved and
+/// listed on the home page under the flash message, which shows once.
+fn write_a_post(server: &Server, db: &Database) {
+    let mut http = Http::new(server.port);
+    let anonymous = http.get("/create");
+    assert_eq!(anonymous.status, 303, "{}", anonymous.body);
+    assert!(
+        anonymous
+            .header("location")
+            .is_some_and(|l| l.starts_with("/login")),
+        "{:?}",
+        anonymous.headers
+    );
+    let page = http.get("/login");
+    let token = page.csrf_token();
+    let done = http.post(
+        "/login",
+        &[
+            ("csrf_token", &token),
+            ("email", EMAIL),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(done.status, 303, "logged in: {}", done.body);
+
+    let form = http.get("/create");
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        form.body
+            .contains(r#"<input type="text" name="title" id="title" value="" required>"#)
+            && form.body.contains(r#"<textarea name="body" id="body">"#),
+        "the form's fields, from the forms.html macros: {}",
+        form.body
+    );
+    assert!(
+        form.body
+            .contains(&format!(r#"<span id="current-user">{EMAIL}</span>"#)),
+        "the layout shows who is logged in: {}",
+        form.body
+    );
+    let token = form.csrf_token();
+
+    let invalid = http.post(
+        "/create",
+        &[("csrf_token", &token), ("title", ""), ("body", "Kept.")],
+    );
+    assert_eq!(invalid.status, 422, "{}", invalid.body);
+    assert!(
+        invalid.body.contains(r#"aria-invalid="true""#)
+            && invalid
+                .body
+                .contains(r#"<p class="field-error">Length is lower than 1</p>"#)
+            && invalid.body.contains(">Kept.</textarea>"),
+        "the title's error under the field, the body kept: {}",
+        invalid.body
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM posts"), Ok(0));
+
+    let saved = http.post(
+        "/create",
+        &[
+            ("csrf_token", &token),
+            ("title", "Hello, flaskr"),
+            ("body", "The first post."),
+        ],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(saved.header("location").as_deref(), Some("/"));
+    assert_eq!(db.count("SELECT COUNT(*) FROM posts"), Ok(1));
+    let home = http.get("/");
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(
+        home.body.contains("<h2>Hello, flaskr</h2>")
+            && home.body.contains(&format!("by {EMAIL} on "))
+            && home.body.contains("The first post."),
+        "the post is listed: {}",
+        home.body
+    );
+    assert!(
+        home.body
+            .contains(r#"<p class="flash success">Your post is published.</p>"#),
+        "the flash message: {}",
+        home.body
+    );
+    let again = http.get("/");
+    assert!(
+        !again.body.contains("Your post is published."),
+        "a flash message shows once: {}",
+        again.body
+    );
+    logout(&mut http);
 }
 
 /// The project's binary as the deploying chapter runs it (a debug build

@@ -57,6 +57,7 @@ pub mod request_id;
 pub mod request_log;
 pub mod routes;
 pub mod server;
+pub mod server_error;
 pub mod service;
 pub mod state;
 pub mod static_files;
@@ -71,6 +72,7 @@ pub use bundle::BundleMigration;
 pub use bundle::{BuildContext, Bundle, BundleEntry, CommandContext, ServeContext};
 pub use error::Error;
 pub use server::App;
+pub use server_error::ServerError;
 pub use service::{MissingService, Service};
 pub use unchained_macros::{bundle, project, static_folder};
 
@@ -88,6 +90,7 @@ pub mod prelude {
     pub use crate::page::Page;
     pub use crate::routes::{RouteContext, Routes};
     pub use crate::server::App;
+    pub use crate::server_error::ServerError;
     pub use crate::service::{Service, ServiceType};
     pub use crate::state::AppState;
     pub use crate::urls::{UrlError, Urls};

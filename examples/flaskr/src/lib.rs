@@ -4,7 +4,6 @@
 
 pub mod blog;
 mod error;
-pub mod flash;
 
 use unchained::prelude::*;
 

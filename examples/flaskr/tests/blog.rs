@@ -1,26 +1,18 @@
 //! flaskr through its HTTP interface, on a fresh migrated SQLite database
 //! per test.
 
-use unchained::testing::{TestClient, TestResponse};
+use unchained::testing::TestClient;
 use unchained_database::testing::TestDatabase;
 
-fn csrf(page: &TestResponse) -> String {
-    let text = page.text();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = text
-        .find(marker)
-        .map(|i| i + marker.len())
-        .unwrap_or_else(|| panic!("a csrf_token field in a {} page:\n{text}", page.status()));
-    text[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+/// The CSRF token a form shown to `client` carries.
+async fn csrf(client: &TestClient) -> String {
+    unchained_security::testing::csrf_token(client)
+        .await
+        .expect("a CSRF token")
 }
 
 async fn register_and_login(client: &TestClient, email: &str) {
-    let page = client.get("/register").await;
-    let token = csrf(&page);
+    let token = csrf(client).await;
     let password = "a long enough password";
     let done = client
         .post_form(
@@ -41,8 +33,7 @@ async fn register_and_login(client: &TestClient, email: &str) {
     if client.get("/").await.text().contains(email) {
         return; // registering logged in at once
     }
-    let page = client.get("/login").await;
-    let token = csrf(&page);
+    let token = csrf(client).await;
     let done = client
         .post_form(
             "/login",
@@ -80,6 +71,14 @@ async fn anonymous_visitors_see_posts_but_are_sent_to_login_to_write() {
     let home = client.get("/").await;
     assert_eq!(home.status(), 200);
     assert!(home.text().contains("No posts yet."));
+    // The security bundle's pages share the layout (without flashes).
+    let login = client.get("/login").await;
+    assert_eq!(login.status(), 200, "{}", login.text());
+    assert!(
+        login.text().contains(r#"id="login-link""#),
+        "{}",
+        login.text()
+    );
     let create = client.get("/create").await;
     assert!(create.status().is_redirection(), "{}", create.status());
     assert!(
@@ -98,17 +97,25 @@ async fn authors_write_edit_and_delete_their_posts_and_only_theirs() {
     register_and_login(&client, "ada@example.com").await;
 
     let form = client.get("/create").await;
-    let token = csrf(&form);
+    assert_eq!(form.status(), 200);
+    assert!(
+        form.text().contains(r#"name="csrf_token""#),
+        "the form carries the token: {}",
+        form.text()
+    );
+    let token = csrf(&client).await;
     let empty = client
         .post_form(
             "/create",
-            &[("csrf_token", &token), ("title", " "), ("body", "x")],
+            &[("csrf_token", &token), ("title", " "), ("body", "kept")],
         )
         .await;
+    assert_eq!(empty.status(), 422);
+    let text = empty.text();
     assert!(
-        empty.text().contains("Title is required."),
-        "{}",
-        empty.text()
+        text.contains(r#"<p class="field-error">This field is required.</p>"#)
+            && text.contains(">kept</textarea>"),
+        "the title's error, the body kept: {text}"
     );
     let created = client
         .post_form(
@@ -134,7 +141,11 @@ async fn authors_write_edit_and_delete_their_posts_and_only_theirs() {
 
     let edit = client.get("/1/update").await;
     assert_eq!(edit.status(), 200);
-    let token = csrf(&edit);
+    assert!(
+        edit.text().contains(r#"value="First post""#),
+        "the form is filled with the post: {}",
+        edit.text()
+    );
     client
         .post_form(
             "/1/update",
@@ -151,7 +162,7 @@ async fn authors_write_edit_and_delete_their_posts_and_only_theirs() {
     let other = TestClient::new(client.app().expect("an app").clone());
     register_and_login(&other, "bob@example.com").await;
     assert_eq!(other.get("/1/update").await.status(), 403);
-    let token = csrf(&other.get("/").await);
+    let token = csrf(&other).await;
     assert_eq!(
         other
             .post_form("/1/delete", &[("csrf_token", &token)])
@@ -161,7 +172,7 @@ async fn authors_write_edit_and_delete_their_posts_and_only_theirs() {
     );
     assert_eq!(other.get("/99/update").await.status(), 404);
 
-    let token = csrf(&client.get("/").await);
+    let token = csrf(&client).await;
     let deleted = client
         .post_form("/1/delete", &[("csrf_token", &token)])
         .await;
@@ -174,7 +185,7 @@ async fn a_cookie_replayed_after_logout_is_anonymous() {
     let (_db, client) = app().await;
     register_and_login(&client, "ada@example.com").await;
     let cookie = client.cookie("session").expect("a session cookie");
-    let token = csrf(&client.get("/").await);
+    let token = csrf(&client).await;
     let out = client.post_form("/logout", &[("csrf_token", &token)]).await;
     assert!(out.status().is_redirection());
     client.set_cookie("session", &cookie);

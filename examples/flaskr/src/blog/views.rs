@@ -1,40 +1,36 @@
 //! The blog's pages.
 
-use minijinja::context;
-use sea_orm::{ActiveModelTrait, EntityTrait, ModelTrait, QueryOrder, Set};
+use sea_orm::prelude::ChronoUtc;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, ModelTrait, QueryOrder, Set};
 use serde::Deserialize;
-use unchained::axum::extract::Form;
 use unchained::prelude::*;
 use unchained_database::Db;
+use unchained_security::CurrentUser;
 use unchained_security::models::user;
-use unchained_security::{CsrfToken, CurrentUser, MaybeUser};
 use unchained_session::Session;
 
 use super::post;
 use crate::error::AppError;
-use crate::flash::{flash, take_flashes};
 
 /// What the create and update forms send.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, garde::Validate)]
 pub struct PostForm {
+    #[garde(custom(not_blank), length(chars, max = 200))]
     title: String,
+    #[garde(skip)]
     body: String,
 }
 
-impl PostForm {
-    fn error(&self) -> Option<&'static str> {
-        self.title.trim().is_empty().then_some("Title is required.")
+/// A title of spaces is no title.
+fn not_blank(value: &str, _: &()) -> garde::Result {
+    if value.trim().is_empty() {
+        return Err(garde::Error::new("this field is required."));
     }
+    Ok(())
 }
 
 /// `GET /`: every post, newest first.
-pub async fn index(
-    State(app): State<AppState>,
-    Db(db): Db,
-    user: MaybeUser,
-    csrf: CsrfToken,
-    session: Session,
-) -> Result<Response, AppError> {
+pub async fn index(page: Page, Db(db): Db) -> Result<Response, AppError> {
     let rows = post::Entity::find()
         .find_also_related(user::Entity)
         .order_by_desc(post::Column::Created)
@@ -46,64 +42,120 @@ pub async fn index(
         .map(|(p, author)| {
             context! {
                 id => p.id,
+                author_id => p.author_id,
                 title => p.title,
                 body => p.body,
                 created => p.created.format("%Y-%m-%d").to_string(),
                 author => author.map(|a| a.email).unwrap_or_default(),
-                mine => user.0.as_ref().is_some_and(|u| u.id() == p.author_id),
             }
         })
         .collect();
-    let page = page_context(&app, &user, &csrf, &session).await?;
-    Ok(app.render("blog/index.html", context! { posts, ..page }))
+    Ok(page.render("blog/index.html", context! { posts }).await)
 }
 
-/// `GET /create`.
-pub async fn create_form(
-    State(app): State<AppState>,
-    user: CurrentUser,
-    csrf: CsrfToken,
-    session: Session,
-) -> Result<Response, AppError> {
-    let page = page_context(&app, &MaybeUser(Some(user.0)), &csrf, &session).await?;
-    Ok(app.render(
-        "blog/create.html",
-        context! { title => "", body => "", ..page },
-    ))
+/// `GET /create`: the empty form, for a logged-in user.
+pub async fn create_form(page: Page, _: CurrentUser) -> Response {
+    page.render("blog/create.html", context! {}).await
 }
 
 /// `POST /create`.
 pub async fn create(
-    State(app): State<AppState>,
+    page: Page,
     Db(db): Db,
     user: CurrentUser,
-    csrf: CsrfToken,
     session: Session,
-    Form(form): Form<PostForm>,
+    form: Form<PostForm>,
 ) -> Result<Response, AppError> {
-    if let Some(error) = form.error() {
-        let page = page_context(&app, &MaybeUser(Some(user.0)), &csrf, &session).await?;
-        return Ok(app.render(
-            "blog/create.html",
-            context! { title => form.title, body => form.body, error, ..page },
-        ));
-    }
+    let form = match form.into_valid() {
+        Ok(form) => form,
+        Err(invalid) => {
+            let context = context! { form => invalid };
+            return Ok(page
+                .render_with_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "blog/create.html",
+                    context,
+                )
+                .await);
+        }
+    };
     post::ActiveModel {
         author_id: Set(user.id()),
         title: Set(form.title.trim().to_owned()),
         body: Set(form.body),
-        created: Set(chrono_now()),
+        created: Set(ChronoUtc::now()),
         ..Default::default()
     }
     .insert(&db)
     .await?;
-    flash(&session, "message", "Post created.").await?;
+    session.flash("message", "Post created.").await?;
+    Ok(Redirect::to(&page.app().url_for("app.index", &[])?).into_response())
+}
+
+/// `GET /{id}/update`: the form, filled with the post.
+pub async fn update_form(
+    page: Page,
+    Db(db): Db,
+    Path(id): Path<i32>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    let post = own_post(&db, id, &user).await?;
+    let form = context! { values => context! { title => &post.title, body => post.body } };
+    Ok(page
+        .render(
+            "blog/update.html",
+            context! { id, title => post.title, form },
+        )
+        .await)
+}
+
+/// `POST /{id}/update`.
+pub async fn update(
+    page: Page,
+    Db(db): Db,
+    Path(id): Path<i32>,
+    user: CurrentUser,
+    session: Session,
+    form: Form<PostForm>,
+) -> Result<Response, AppError> {
+    let post = own_post(&db, id, &user).await?;
+    let form = match form.into_valid() {
+        Ok(form) => form,
+        Err(invalid) => {
+            let context = context! { id, title => post.title, form => invalid };
+            return Ok(page
+                .render_with_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "blog/update.html",
+                    context,
+                )
+                .await);
+        }
+    };
+    let mut active: post::ActiveModel = post.into();
+    active.title = Set(form.title.trim().to_owned());
+    active.body = Set(form.body);
+    active.update(&db).await?;
+    session.flash("message", "Post updated.").await?;
+    Ok(Redirect::to(&page.app().url_for("app.index", &[])?).into_response())
+}
+
+/// `POST /{id}/delete`.
+pub async fn delete(
+    State(app): State<AppState>,
+    Db(db): Db,
+    Path(id): Path<i32>,
+    user: CurrentUser,
+    session: Session,
+) -> Result<Response, AppError> {
+    own_post(&db, id, &user).await?.delete(&db).await?;
+    session.flash("message", "Post deleted.").await?;
     Ok(Redirect::to(&app.url_for("app.index", &[])?).into_response())
 }
 
 /// The post `id` if it exists and `user` wrote it.
 async fn own_post(
-    db: &sea_orm::DatabaseConnection,
+    db: &DatabaseConnection,
     id: i32,
     user: &CurrentUser,
 ) -> Result<post::Model, AppError> {
@@ -115,85 +167,4 @@ async fn own_post(
         return Err(AppError::Forbidden);
     }
     Ok(post)
-}
-
-/// `GET /{id}/update`.
-pub async fn update_form(
-    State(app): State<AppState>,
-    Db(db): Db,
-    Path(id): Path<i32>,
-    user: CurrentUser,
-    csrf: CsrfToken,
-    session: Session,
-) -> Result<Response, AppError> {
-    let post = own_post(&db, id, &user).await?;
-    let page = page_context(&app, &MaybeUser(Some(user.0)), &csrf, &session).await?;
-    Ok(app.render(
-        "blog/update.html",
-        context! { id => post.id, title => post.title, body => post.body, ..page },
-    ))
-}
-
-/// `POST /{id}/update`.
-pub async fn update(
-    State(app): State<AppState>,
-    Db(db): Db,
-    Path(id): Path<i32>,
-    user: CurrentUser,
-    csrf: CsrfToken,
-    session: Session,
-    Form(form): Form<PostForm>,
-) -> Result<Response, AppError> {
-    let post = own_post(&db, id, &user).await?;
-    if let Some(error) = form.error() {
-        let page = page_context(&app, &MaybeUser(Some(user.0)), &csrf, &session).await?;
-        return Ok(app.render(
-            "blog/update.html",
-            context! { id, title => form.title, body => form.body, error, ..page },
-        ));
-    }
-    let mut active: post::ActiveModel = post.into();
-    active.title = Set(form.title.trim().to_owned());
-    active.body = Set(form.body);
-    active.update(&db).await?;
-    flash(&session, "message", "Post updated.").await?;
-    Ok(Redirect::to(&app.url_for("app.index", &[])?).into_response())
-}
-
-/// `POST /{id}/delete`.
-pub async fn delete(
-    State(app): State<AppState>,
-    Db(db): Db,
-    Path(id): Path<i32>,
-    user: CurrentUser,
-    session: Session,
-) -> Result<Response, AppError> {
-    let post = own_post(&db, id, &user).await?;
-    post.delete(&db).await?;
-    flash(&session, "message", "Post deleted.").await?;
-    Ok(Redirect::to(&app.url_for("app.index", &[])?).into_response())
-}
-
-/// What every page's layout needs: the app's title, the user, the CSRF
-/// token for the logout form, and pending flash messages.
-async fn page_context(
-    app: &AppState,
-    user: &MaybeUser,
-    csrf: &CsrfToken,
-    session: &Session,
-) -> Result<minijinja::Value, AppError> {
-    let app_title: String = app
-        .config()
-        .get("APP_TITLE")
-        .unwrap_or_else(|_| "Flaskr".to_owned());
-    Ok(context! {
-        app_title,
-        current_user => user.0.as_ref().map(|u| u.email().to_owned()),
-        csrf_token => csrf.0.clone(),
-        flashes => take_flashes(session).await?,
-    })
-}
-
-fn chrono_now() -> sea_orm::prelude::DateTimeUtc {
-    sea_orm::prelude::ChronoUtc::now()
 }
