@@ -7,7 +7,7 @@
 #   examples/session-bench/cluster-bench.sh                           # 3 rounds x 5 s
 #   examples/session-bench/cluster-bench.sh --rounds 1 --duration 2   # a quick look
 #
-# Run from the checkout's root. The cluster is private (ports 57101-57103,
+# Run from the checkout's root. The cluster is private (ports 45101-45103,
 # a temporary folder, nothing saved) and is stopped when the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +17,7 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null \
   || { echo "error: redis-server and redis-cli are needed for the cluster" >&2; exit 2; }
 cargo build --release -p session-bench
 
-ports=(57101 57102 57103)
+ports=(45101 45102 45103)
 dir=$(mktemp -d /tmp/unchained-cluster-bench.XXXXXX)
 stop_cluster() {
   for port in "${ports[@]}"; do
