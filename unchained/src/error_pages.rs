@@ -77,9 +77,13 @@ pub(crate) fn layer(
         state: state.clone(),
         json_paths,
     });
-    router
-        .layer(CatchPanicLayer::custom(on_panic))
-        .layer(axum::middleware::from_fn_with_state(pages, error_pages))
+    // One `Router::layer` call for both: axum boxes the service once per
+    // call, and each level costs every request a boxed future.
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn_with_state(pages, error_pages))
+            .layer(CatchPanicLayer::custom(on_panic)),
+    )
 }
 
 /// The response to a panic: an empty 500 that [`error_pages`] renders,

@@ -15,33 +15,30 @@
 //! tower-http's `CorsLayer` answers preflights and adds the
 //! `Access-Control-*` headers (exposing `X-Request-Id` to scripts).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::response::Response;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::web::{AllowList, CorsSettings, FramePolicy, WebConfig};
 use crate::state::AppState;
 
 /// Wraps `router` with the header layers `config` turns on, CORS inside
 /// them (so that its answers to preflights get the headers too).
+///
+/// Every default header is set by one response mapping, not one layer
+/// each: axum boxes the service once per `Router::layer` call, and each
+/// level costs every request a boxed future.
 pub(crate) fn layer(mut router: Router<AppState>, config: &WebConfig) -> Router<AppState> {
     if let Some(cors) = &config.cors {
         router = router.layer(cors_layer(cors));
     }
-    if let Some(policy) = config.frame_policy {
-        router = router.layer(tower::util::MapResponseLayer::new(
-            move |mut response: Response| {
-                protect_frames(policy, response.headers_mut());
-                response
-            },
-        ));
-    }
+    let mut defaults: Vec<(HeaderName, HeaderValue)> = Vec::new();
     if config.nosniff {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
+        defaults.push((
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
@@ -51,21 +48,33 @@ pub(crate) fn layer(mut router: Router<AppState>, config: &WebConfig) -> Router<
         .as_deref()
         .and_then(|p| HeaderValue::from_str(p).ok())
     {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            value,
-        ));
+        defaults.push((header::REFERRER_POLICY, value));
     }
     if let Some(value) = config
         .hsts
         .and_then(|hsts| HeaderValue::from_str(&hsts.header_value()).ok())
     {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
-            header::STRICT_TRANSPORT_SECURITY,
-            value,
-        ));
+        defaults.push((header::STRICT_TRANSPORT_SECURITY, value));
     }
-    router
+    let frames = config.frame_policy;
+    if defaults.is_empty() && frames.is_none() {
+        return router;
+    }
+    let defaults: Arc<[(HeaderName, HeaderValue)]> = defaults.into();
+    router.layer(tower::util::MapResponseLayer::new(
+        move |mut response: Response| {
+            let headers = response.headers_mut();
+            if let Some(policy) = frames {
+                protect_frames(policy, headers);
+            }
+            for (name, value) in defaults.iter() {
+                if !headers.contains_key(name) {
+                    headers.insert(name.clone(), value.clone());
+                }
+            }
+            response
+        },
+    ))
 }
 
 /// Adds frame protection per `policy` to the headers of an HTML
