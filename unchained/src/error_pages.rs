@@ -33,8 +33,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, HttpBody};
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use serde::Serialize;
@@ -81,9 +80,91 @@ pub(crate) fn layer(
     // call, and each level costs every request a boxed future.
     router.layer(
         tower::ServiceBuilder::new()
-            .layer(axum::middleware::from_fn_with_state(pages, error_pages))
+            .layer(ErrorPagesLayer { pages })
             .layer(CatchPanicLayer::custom(on_panic)),
     )
+}
+
+/// The error pages middleware as a plain tower layer: no boxed future and
+/// no service clone per request (what `axum::middleware::from_fn` costs).
+#[derive(Clone)]
+struct ErrorPagesLayer {
+    pages: Arc<Pages>,
+}
+
+impl<S> tower::Layer<S> for ErrorPagesLayer {
+    type Service = ErrorPagesService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorPagesService {
+            inner,
+            pages: self.pages.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ErrorPagesService<S> {
+    inner: S,
+    pages: Arc<Pages>,
+}
+
+impl<S, B> tower::Service<Request> for ErrorPagesService<S>
+where
+    S: tower::Service<Request, Response = http::Response<B>>,
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ErrorPagesFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let asked = Asked::of(&request);
+        ErrorPagesFuture {
+            inner: self.inner.call(request),
+            page: Some((asked, self.pages.clone())),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The app's answer, turned into an error page when it is one.
+    struct ErrorPagesFuture<F> {
+        #[pin]
+        inner: F,
+        page: Option<(Asked, Arc<Pages>)>,
+    }
+}
+
+impl<F, B, E> std::future::Future for ErrorPagesFuture<F>
+where
+    F: std::future::Future<Output = Result<http::Response<B>, E>>,
+    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?.map(Body::new);
+        let Some((asked, pages)) = this.page.take() else {
+            // Polled again after it finished: a caller's bug, answered
+            // without a panic.
+            return std::task::Poll::Ready(Ok(response));
+        };
+        std::task::Poll::Ready(Ok(error_page(&pages, asked, response)))
+    }
 }
 
 /// The response to a panic: an empty 500 that [`error_pages`] renders,
@@ -112,16 +193,22 @@ struct Asked {
     id: Option<RequestId>,
 }
 
-async fn error_pages(State(pages): State<Arc<Pages>>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let asked = Asked {
-        method: request.method().clone(),
-        uri: request.uri().clone(),
-        accept: headers.get(header::ACCEPT).cloned(),
-        content_type: headers.get(header::CONTENT_TYPE).cloned(),
-        id: request.extensions().get::<RequestId>().cloned(),
-    };
-    let response = next.run(request).await;
+impl Asked {
+    fn of(request: &Request) -> Asked {
+        let headers = request.headers();
+        Asked {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            accept: headers.get(header::ACCEPT).cloned(),
+            content_type: headers.get(header::CONTENT_TYPE).cloned(),
+            id: request.extensions().get::<RequestId>().cloned(),
+        }
+    }
+}
+
+/// `response` as the client gets it: an error page in its place when it
+/// is a panic, or a 404, 405 or 5xx with an empty body.
+fn error_page(pages: &Pages, asked: Asked, response: Response) -> Response {
     let status = response.status();
     let panicked = response.extensions().get::<Panicked>().cloned();
     let handled = status == StatusCode::NOT_FOUND

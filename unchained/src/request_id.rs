@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 use http::request::Parts;
 use http::{HeaderName, HeaderValue};
@@ -91,30 +90,89 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 
 /// Wraps `router` with the request id middleware.
 pub(crate) fn layer(router: Router<AppState>) -> Router<AppState> {
-    router.layer(axum::middleware::from_fn(assign))
+    router.layer(RequestIdLayer)
 }
 
-async fn assign(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(RequestId::from_incoming)
-        .unwrap_or_else(RequestId::generate);
-    let value = id.header_value();
-    match &value {
-        Some(value) => request.headers_mut().insert(HEADER, value.clone()),
-        None => request.headers_mut().remove(HEADER),
-    };
-    request.extensions_mut().insert(id.clone());
-    // At ERROR level, so that the span (and its id) is there whenever an
-    // error line is logged, whatever the filter.
-    let span = tracing::error_span!("request", request_id = %id);
-    let mut response = next.run(request).instrument(span).await;
-    if let Some(value) = value {
-        response.headers_mut().insert(HEADER, value);
+/// Assigns each request its id: a plain tower layer, so no boxed future
+/// or service clone per request (what `axum::middleware::from_fn` costs).
+#[derive(Clone, Copy)]
+struct RequestIdLayer;
+
+impl<S> tower::Layer<S> for RequestIdLayer {
+    type Service = RequestIdService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestIdService { inner }
     }
-    response
+}
+
+#[derive(Clone)]
+struct RequestIdService<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for RequestIdService<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RequestIdFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let id = request
+            .headers()
+            .get(&HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(RequestId::from_incoming)
+            .unwrap_or_else(RequestId::generate);
+        let value = id.header_value();
+        match &value {
+            Some(value) => request.headers_mut().insert(HEADER, value.clone()),
+            None => request.headers_mut().remove(HEADER),
+        };
+        let span = tracing::error_span!("request", request_id = %id);
+        request.extensions_mut().insert(id);
+        RequestIdFuture {
+            inner: self.inner.call(request).instrument(span),
+            value,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The app's answer, with the request's id in its `X-Request-Id`.
+    struct RequestIdFuture<F> {
+        #[pin]
+        inner: tracing::instrument::Instrumented<F>,
+        value: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> std::future::Future for RequestIdFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut response = std::task::ready!(this.inner.poll(cx))?;
+        if let Some(value) = this.value.take() {
+            response.headers_mut().insert(HEADER, value);
+        }
+        std::task::Poll::Ready(Ok(response))
+    }
 }
 
 #[cfg(test)]
