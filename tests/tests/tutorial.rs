@@ -323,7 +323,13 @@ fn follow_tutorial(backend: Backend) {
     assert!(
         urls.lines()
             .any(|l| l.split_whitespace().collect::<Vec<_>>()
-                == ["GET", "/hello/{name}", "app.hello", "flaskr::app::hello", "app"]),
+                == [
+                    "GET",
+                    "/hello/{name}",
+                    "app.hello",
+                    "flaskr::app::hello",
+                    "app"
+                ]),
         "{urls}"
     );
     {

@@ -7,7 +7,7 @@
 //! - a 404 or 405 with an empty body (the router's own for an unknown path
 //!   or method, or a handler's bare `StatusCode::NOT_FOUND`);
 //! - a 5xx with an empty body;
-//! - a handler's panic, which tower-http's `CatchPanicLayer` has made a
+//! - a handler's panic, which the layer catches (`catch_unwind`) and makes a
 //!   500.
 //!
 //! A response with a body of its own is left as it is. The page is:
@@ -29,6 +29,7 @@
 //! [RFC 9457]: https://www.rfc-editor.org/rfc/rfc9457
 
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use axum::Router;
@@ -37,7 +38,6 @@ use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use serde::Serialize;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -76,13 +76,10 @@ pub(crate) fn layer(
         state: state.clone(),
         json_paths,
     });
-    // One `Router::layer` call for both: axum boxes the service once per
-    // call, and each level costs every request a boxed future.
-    router.layer(
-        tower::ServiceBuilder::new()
-            .layer(ErrorPagesLayer { pages })
-            .layer(CatchPanicLayer::custom(on_panic)),
-    )
+    // One layer that also catches panics: axum boxes the service once per
+    // `Router::layer` call, and each level (and tower-http's panic catcher,
+    // which boxes the body too) costs every request an allocation.
+    router.layer(ErrorPagesLayer { pages })
 }
 
 /// The error pages middleware as a plain tower layer: no boxed future and
@@ -109,11 +106,9 @@ struct ErrorPagesService<S> {
     pages: Arc<Pages>,
 }
 
-impl<S, B> tower::Service<Request> for ErrorPagesService<S>
+impl<S> tower::Service<Request> for ErrorPagesService<S>
 where
-    S: tower::Service<Request, Response = http::Response<B>>,
-    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
+    S: tower::Service<Request, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -128,27 +123,34 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let asked = Asked::of(&request);
+        let inner = &mut self.inner;
+        let (inner, panicked) = match catch_unwind(AssertUnwindSafe(|| inner.call(request))) {
+            Ok(future) => (Some(future), None),
+            Err(payload) => (None, Some(on_panic(payload))),
+        };
         ErrorPagesFuture {
-            inner: self.inner.call(request),
+            inner,
+            panicked,
             page: Some((asked, self.pages.clone())),
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The app's answer, turned into an error page when it is one.
+    /// The app's answer, turned into an error page when it is one (a
+    /// panic included).
     struct ErrorPagesFuture<F> {
         #[pin]
-        inner: F,
+        inner: Option<F>,
+        // The answer to a panic in the service's `call` itself.
+        panicked: Option<Response>,
         page: Option<(Asked, Arc<Pages>)>,
     }
 }
 
-impl<F, B, E> std::future::Future for ErrorPagesFuture<F>
+impl<F, E> std::future::Future for ErrorPagesFuture<F>
 where
-    F: std::future::Future<Output = Result<http::Response<B>, E>>,
-    B: HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
+    F: std::future::Future<Output = Result<Response, E>>,
 {
     type Output = Result<Response, E>;
 
@@ -157,7 +159,17 @@ where
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
-        let response = std::task::ready!(this.inner.poll(cx))?.map(Body::new);
+        let response = match this.inner.as_pin_mut() {
+            Some(inner) => match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                Ok(std::task::Poll::Pending) => return std::task::Poll::Pending,
+                Ok(std::task::Poll::Ready(answer)) => answer?,
+                Err(payload) => on_panic(payload),
+            },
+            None => match this.panicked.take() {
+                Some(response) => response,
+                None => return std::task::Poll::Pending,
+            },
+        };
         let Some((asked, pages)) = this.page.take() else {
             // Polled again after it finished: a caller's bug, answered
             // without a panic.
