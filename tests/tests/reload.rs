@@ -171,8 +171,8 @@ fn reload_serves_template_edits_rebuilds_sources_and_survives_errors() {
     // (b) A source edit rebuilds and restarts.
     edit(
         &app_rs,
-        "\"title\": title",
-        "\"title\": format!(\"{title} rebuilt\")",
+        "context! { title,",
+        "context! { title => format!(\"{title} rebuilt\"),",
     );
     server.wait_for_page("welcome to demo rebuilt", REBUILD);
     let log = server.stderr();
