@@ -4,58 +4,16 @@
 //! subscriber (a test without one, running in parallel, could make
 //! tracing cache a callsite as disabled).
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use http::{Method, Request, StatusCode};
-use unchained::axum::body::Body;
-use unchained::config::{ConfigBuilder, REQUEST_LOG};
+use common::*;
+use http::{Method, StatusCode};
+use unchained::config::REQUEST_LOG;
 use unchained::prelude::*;
-use unchained::testing::{TestClient, TestResponse};
-
-const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-const PANIC_MESSAGE: &str = "database password is hunter2";
-
-struct Site;
-
-async fn boom() -> &'static str {
-    panic!("{PANIC_MESSAGE}")
-}
-
-#[async_trait]
-impl Bundle for Site {
-    fn name(&self) -> &'static str {
-        "site"
-    }
-
-    fn routes(&self, _ctx: &RouteContext) -> Routes {
-        Routes::new()
-            .get("/text", || async { "plain" })
-            .get("/boom", boom)
-    }
-}
-
-async fn app_in(
-    env: Environment,
-    config: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
-) -> Result<App, unchained::Error> {
-    unchained::app::build_with(vec![Arc::new(Site)], config, env).await
-}
-
-async fn send(
-    client: &TestClient,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> TestResponse {
-    let mut request = Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    client
-        .request(request.body(Body::empty()).expect("a request"))
-        .await
-}
+use unchained::testing::TestClient;
 
 /// A subscriber that keeps every line logged, on this thread.
 #[derive(Clone, Default)]

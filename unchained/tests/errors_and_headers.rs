@@ -3,11 +3,13 @@
 //! the factory serves them: in-process and over real HTTP. What is logged
 //! is in `error_log.rs`, whose tests all capture the log.
 
+mod common;
+
 use std::sync::Arc;
 
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use common::*;
+use http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
-use unchained::axum::body::Body;
 use unchained::config::ConfigBuilder;
 use unchained::prelude::*;
 use unchained::project::Manifest;
@@ -15,80 +17,12 @@ use unchained::registry::BundleRegistry;
 use unchained::request_id::RequestId;
 use unchained::testing::{TestClient, TestResponse};
 
-const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-const PANIC_MESSAGE: &str = "database password is hunter2";
-
-struct Site;
-
-async fn boom() -> &'static str {
-    panic!("{PANIC_MESSAGE}")
-}
-
-#[async_trait]
-impl Bundle for Site {
-    fn name(&self) -> &'static str {
-        "site"
-    }
-
-    fn routes(&self, _ctx: &RouteContext) -> Routes {
-        Routes::new()
-            .get("/", || async { Html("<p>home</p>") })
-            .get("/text", || async { "plain" })
-            .get("/boom", boom)
-            .get("/empty-503", || async {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, "5")],
-                )
-            })
-            .get("/own-404", || async {
-                (StatusCode::NOT_FOUND, "no such post")
-            })
-            .get("/bare-404", || async { StatusCode::NOT_FOUND })
-            .get("/framed", || async {
-                (
-                    [
-                        (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
-                        (header::REFERRER_POLICY, "no-referrer"),
-                    ],
-                    Html("<p>framed</p>"),
-                )
-            })
-            .get("/id", |id: unchained::request_id::RequestId| async move {
-                id.to_string()
-            })
-            .post("/api/items", || async { "created" })
-    }
-}
-
-async fn app_in(
-    env: Environment,
-    config: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
-) -> Result<App, unchained::Error> {
-    unchained::app::build_with(vec![Arc::new(Site)], config, env).await
-}
-
 async fn client(config: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> TestClient {
     TestClient::new(
         app_in(Environment::Test, config)
             .await
             .expect("the app builds"),
     )
-}
-
-async fn send(
-    client: &TestClient,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> TestResponse {
-    let mut request = Request::builder().method(method).uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    client
-        .request(request.body(Body::empty()).expect("a request"))
-        .await
 }
 
 #[tokio::test]
