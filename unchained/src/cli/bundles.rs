@@ -21,7 +21,7 @@ pub(crate) fn command() -> Command {
         Arg::new("name")
             .value_name("NAME")
             .required(true)
-            .help("A built-in bundle: database, session, security (or its full name)")
+            .help("A built-in bundle: database, session, mail, security (or its full name)")
     };
     Command::new("bundles")
         .about("Show the bundles in load order, with their dependencies; add or remove one")
