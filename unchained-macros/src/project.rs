@@ -7,9 +7,10 @@ use quote::{format_ident, quote};
 
 /// Crates of the bundles that ship with Unchained (kept in step with
 /// `unchained::project::BUILTIN_BUNDLE_CRATES`, which a test checks).
-const BUILTIN_BUNDLE_CRATES: [(&str, &str); 3] = [
+const BUILTIN_BUNDLE_CRATES: [(&str, &str); 4] = [
     ("unchained.bundles.database", "unchained-database"),
     ("unchained.bundles.session", "unchained-session"),
+    ("unchained.bundles.mail", "unchained-mail"),
     ("unchained.bundles.security", "unchained-security"),
 ];
 

@@ -18,9 +18,10 @@ pub use sync::sync_dependencies;
 pub const MANIFEST: &str = "unchained.toml";
 
 /// Crates of the bundles that ship with Unchained, by bundle name.
-pub const BUILTIN_BUNDLE_CRATES: [(&str, &str); 3] = [
+pub const BUILTIN_BUNDLE_CRATES: [(&str, &str); 4] = [
     ("unchained.bundles.database", "unchained-database"),
     ("unchained.bundles.session", "unchained-session"),
+    ("unchained.bundles.mail", "unchained-mail"),
     ("unchained.bundles.security", "unchained-security"),
 ];
 

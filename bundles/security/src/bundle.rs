@@ -10,10 +10,10 @@ use unchained::bundle::BundleCli;
 use unchained::config::CoreConfig;
 use unchained::prelude::*;
 use unchained::service::ServiceType;
+use unchained_mail::{Mail, MailConfig};
 use unchained_session::SessionManager;
 
 use crate::config::SecurityConfig;
-use crate::mail::Mailer;
 use crate::password::PasswordHasher;
 use crate::service::Security;
 use crate::tokens::TokenSigner;
@@ -77,16 +77,20 @@ impl Bundle for SecurityBundle {
         &["unchained.bundles.database", "unchained.bundles.session"]
     }
 
+    /// Its own keys and the mail bundle's `MAIL_*` ones: the bundle
+    /// sends mail whether or not `unchained.bundles.mail` is listed, so
+    /// the keys have their defaults either way (the same values).
     fn config_defaults(&self, env: Environment) -> ConfigDefaults {
-        crate::config::defaults(env)
+        crate::config::defaults_with_mail(env)
     }
 
     fn secret_keys(&self) -> &'static [&'static str] {
-        &["MAIL_PASSWORD", "MAIL_USERNAME"]
+        unchained_mail::config::SECRET_KEYS
     }
 
     fn validate_config(&self, config: &Config) -> anyhow::Result<()> {
         SecurityConfig::from_config(config)?;
+        MailConfig::from_config(config)?;
         Ok(())
     }
 
@@ -148,10 +152,22 @@ impl Bundle for SecurityBundle {
             .context("prepare the password hasher")??
             .with_limits(config.hash_limits());
         let tokens = token_signer(ctx.config())?;
-        let mailer = Mailer::from_config(&config, ctx.project_root())?;
-        tracing::info!(target: "unchained_security", transport = mailer.transport_name(), "security bundle ready");
-        ctx.insert(Security::new(config, hasher, tokens, mailer, db, sessions));
+        // The mail bundle's service when it is listed (and loaded
+        // first); otherwise one built from the same MAIL_* keys and
+        // registered, which a mail bundle listed later then reuses.
+        let mail = Mail::shared(ctx)?;
+        tracing::info!(target: "unchained_security", transport = mail.transport_name(), "security bundle ready");
+        ctx.insert(Security::new(config, hasher, tokens, mail, db, sessions));
         ctx.add_template_context(crate::page_context::SecurityContext);
+        Ok(())
+    }
+
+    async fn after_build(&self, app: &App) -> anyhow::Result<()> {
+        // For `Mail::render` in the app's handlers when this bundle built
+        // the service (the mail bundle does the same; the first wins).
+        if let Some(mail) = app.state().service::<Mail>() {
+            mail.attach_templates(app.state().templates());
+        }
         Ok(())
     }
 }

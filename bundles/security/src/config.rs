@@ -56,31 +56,6 @@ pub const DEFAULT_MAX_FORM_BYTES: usize = 64 * 1024;
 /// unbounded queue the limit is there to prevent.
 pub const MAX_HASH_WAIT: u64 = 60;
 
-/// How mail leaves the app (`MAIL_TRANSPORT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum MailTransportKind {
-    /// SMTP through `MAIL_SERVER` (production default).
-    Smtp,
-    /// Each message written as a file under `MAIL_FILE_DIR`, and announced
-    /// in the log (development and test default).
-    File,
-}
-
-/// How the SMTP connection is secured (`MAIL_SECURITY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum MailSecurity {
-    /// Plain connection upgraded with STARTTLS, which must succeed.
-    Starttls,
-    /// TLS from the first byte (SMTPS, usually port 465).
-    Tls,
-    /// No encryption: only for a relay on the same host.
-    None,
-}
-
 /// The security bundle's options. Each key is written once, here: its
 /// name on the field, its default in [`SecurityConfig::defaults_for`], and
 /// the bundle's config defaults are that value serialized ([`defaults`]).
@@ -201,31 +176,13 @@ pub struct SecurityConfig {
     /// `Host` header.
     #[serde(rename = "SECURITY_EXTERNAL_URL")]
     pub external_url: String,
-    /// `SECURITY_EMAIL_SENDER`: the `From` address of the bundle's mail.
+    /// `SECURITY_EMAIL_SENDER`: the `From` address of the bundle's mail;
+    /// unset, the mail bundle's `MAIL_DEFAULT_SENDER`. How mail is sent
+    /// (`MAIL_SERVER`, `MAIL_TRANSPORT`, ...) is the mail bundle's config
+    /// (`unchained_mail::MailConfig`), read whether or not that bundle is
+    /// listed.
     #[serde(rename = "SECURITY_EMAIL_SENDER")]
-    pub email_sender: String,
-    /// `MAIL_TRANSPORT`: `smtp` or `file`.
-    #[serde(rename = "MAIL_TRANSPORT")]
-    pub mail_transport: MailTransportKind,
-    /// `MAIL_FILE_DIR`: folder of the file transport, relative to the
-    /// project root.
-    #[serde(rename = "MAIL_FILE_DIR")]
-    pub mail_file_dir: String,
-    /// `MAIL_SERVER`: SMTP host.
-    #[serde(rename = "MAIL_SERVER")]
-    pub mail_server: String,
-    /// `MAIL_PORT`: SMTP port.
-    #[serde(rename = "MAIL_PORT")]
-    pub mail_port: u16,
-    /// `MAIL_SECURITY`: `starttls`, `tls` or `none`.
-    #[serde(rename = "MAIL_SECURITY")]
-    pub mail_security: MailSecurity,
-    /// `MAIL_USERNAME`: SMTP login; empty for none.
-    #[serde(rename = "MAIL_USERNAME")]
-    pub mail_username: String,
-    /// `MAIL_PASSWORD`: SMTP password (masked by `unchained config`).
-    #[serde(rename = "MAIL_PASSWORD")]
-    pub mail_password: String,
+    pub email_sender: Option<String>,
     /// The URL prefix the bundle's routes are mounted at
     /// (`SECURITY_URL_PREFIX`, read by the core): `""` or e.g. `/auth`.
     /// Not a key of its own: [`resolve_urls`](Self::resolve_urls) sets it.
@@ -248,9 +205,26 @@ pub const REDIRECT_KEYS: [&str; 7] = [
     "SECURITY_POST_CONFIRM_VIEW",
 ];
 
-/// The bundle's config defaults for `env`.
+/// The bundle's own config defaults for `env` (the `SECURITY_*` keys).
 pub fn defaults(env: Environment) -> ConfigDefaults {
     ConfigDefaults::from_struct(&SecurityConfig::defaults_for(env))
+}
+
+/// [`defaults`] and the mail bundle's (`MAIL_*`): what the bundle
+/// declares, since it sends mail with or without the mail bundle listed.
+pub fn defaults_with_mail(env: Environment) -> ConfigDefaults {
+    /// Both structs as one map of keys.
+    #[derive(Serialize)]
+    struct Both {
+        #[serde(flatten)]
+        security: SecurityConfig,
+        #[serde(flatten)]
+        mail: unchained_mail::MailConfig,
+    }
+    ConfigDefaults::from_struct(&Both {
+        security: SecurityConfig::defaults_for(env),
+        mail: unchained_mail::MailConfig::defaults_for(env),
+    })
 }
 
 impl SecurityConfig {
@@ -297,18 +271,8 @@ impl SecurityConfig {
             } else {
                 "http://localhost:5000".into()
             },
-            email_sender: "no-reply@localhost".into(),
-            mail_transport: if production {
-                MailTransportKind::Smtp
-            } else {
-                MailTransportKind::File
-            },
-            mail_file_dir: "tmp/mail".into(),
-            mail_server: "localhost".into(),
-            mail_port: 587,
-            mail_security: MailSecurity::Starttls,
-            mail_username: String::new(),
-            mail_password: String::new(),
+            // MAIL_DEFAULT_SENDER unless set.
+            email_sender: None,
             url_prefix: String::new(),
         }
     }
@@ -392,15 +356,10 @@ impl SecurityConfig {
                 self.external_url
             );
         }
-        if self
-            .email_sender
-            .parse::<lettre::message::Mailbox>()
-            .is_err()
+        if let Some(sender) = &self.email_sender
+            && let Err(e) = unchained_mail::address::check("SECURITY_EMAIL_SENDER", sender)
         {
-            anyhow::bail!(
-                "SECURITY_EMAIL_SENDER = {:?} is not an email address: set e.g. \"no-reply@example.com\"",
-                self.email_sender
-            );
+            anyhow::bail!("{e}; or remove it to send as MAIL_DEFAULT_SENDER");
         }
         Ok(())
     }
@@ -522,7 +481,27 @@ mod defaults_tests {
                 format!("{:?}", SecurityConfig::defaults_for(env))
             );
         }
-        // SECURITY_FRAME_OPTIONS (deprecated) has no default.
-        assert_eq!(defaults(Environment::Test).keys().count(), 36);
+        // SECURITY_FRAME_OPTIONS (deprecated) and SECURITY_EMAIL_SENDER
+        // (MAIL_DEFAULT_SENDER unless set) have no default; the MAIL_*
+        // keys are the mail bundle's.
+        assert_eq!(defaults(Environment::Test).keys().count(), 28);
+        let with_mail = defaults_with_mail(Environment::Test);
+        assert_eq!(with_mail.keys().count(), 28 + 9);
+        assert!(
+            with_mail.contains("MAIL_TRANSPORT") && with_mail.contains("SECURITY_REGISTERABLE")
+        );
+        let optional: Vec<&str> = with_mail.optional_keys().collect();
+        for key in [
+            "SECURITY_EMAIL_SENDER",
+            "SECURITY_FRAME_OPTIONS",
+            "MAIL_SECURITY",
+        ] {
+            assert!(optional.contains(&key), "{key} in {optional:?}");
+        }
+        assert!(
+            defaults(Environment::Test)
+                .optional_keys()
+                .any(|k| k == "SECURITY_EMAIL_SENDER")
+        );
     }
 }

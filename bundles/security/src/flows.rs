@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use minijinja::context;
 use unchained::state::AppState;
+use unchained_mail::Message;
 use unchained_session::Session;
 
-use crate::mail::Email;
 use crate::models::{normalize_email, user};
 use crate::password::{HashError, HasherBusy, PolicyError};
 use crate::service::{Security, UserError};
@@ -279,8 +279,12 @@ fn from_user_error(e: UserError, what: &str) -> FlowError {
     }
 }
 
-/// Renders a mail template and sends it in the background (so response
-/// time does not depend on the mail server or on whether mail was sent).
+/// Renders the mail templates `TEMPLATE.txt` and `TEMPLATE.html` (an
+/// app overrides either by name) and sends the message in the background
+/// (so response time does not depend on the mail server or on whether
+/// mail was sent), from `SECURITY_EMAIL_SENDER` when set, else from
+/// `MAIL_DEFAULT_SENDER`. With a queue installed on the `Mail` service
+/// (a jobs bundle), the background task only enqueues it.
 pub fn send_mail(
     app: &AppState,
     security: &Security,
@@ -289,22 +293,25 @@ pub fn send_mail(
     template: &str,
     ctx: minijinja::Value,
 ) {
-    let body = match app.templates().render(template, ctx) {
-        Ok(body) => body,
+    let mut message = match Message::new().to(to).subject(subject).render(
+        app.templates(),
+        template,
+        ctx,
+    ) {
+        Ok(message) => message,
         Err(e) => {
-            tracing::error!(target: "unchained_security", template, "mail template failed to render: {e}");
+            tracing::error!(target: "unchained_security", template, "mail templates failed to render: {e}");
             return;
         }
     };
-    let email = Email {
-        to: to.to_owned(),
-        subject: subject.to_owned(),
-        body,
-    };
-    let mailer = security.mailer().clone();
+    if let Some(sender) = &security.config().email_sender {
+        message = message.from(sender.clone());
+    }
+    let mail = security.mail().clone();
     tokio::spawn(async move {
-        if let Err(e) = mailer.send(&email).await {
-            tracing::error!(target: "unchained_security::mail", subject = %email.subject, "sending mail failed: {e:#}");
+        let subject = message.subject.clone();
+        if let Err(e) = mail.send(message).await {
+            tracing::error!(target: "unchained_security::mail", subject = %subject, "sending mail failed: {e}");
         }
     });
 }
@@ -334,7 +341,7 @@ pub fn send_confirmation(app: &AppState, security: &Security, user: &user::Model
         security,
         &user.email,
         "Confirm your email address",
-        "security/email/confirm_email.txt",
+        "security/email/confirm_email",
         context! { link => link, email => &user.email, within_hours => config.confirm_email_within / 3600 },
     );
 }
@@ -378,7 +385,7 @@ pub async fn register(
                     security,
                     &existing.email,
                     "Someone tried to register with your address",
-                    "security/email/already_registered.txt",
+                    "security/email/already_registered",
                     context! { email => &existing.email, login_url => format!("{}{}", config.external_base(), config.login_url) },
                 );
                 return Ok(Registered::Existing);
@@ -495,7 +502,7 @@ pub async fn forgot_password(app: &AppState, security: &Security, email: &str) {
         security,
         &user.email,
         "Reset your password",
-        "security/email/reset_password.txt",
+        "security/email/reset_password",
         context! { link => link, email => &user.email, within_minutes => config.reset_password_within / 60 },
     );
 }

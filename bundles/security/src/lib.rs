@@ -36,14 +36,21 @@
 //!
 //! 1. `crypto`, `redirect`, `models`, `throttle`, `config`: building
 //!    blocks; `config` owns the password limits and argon2 parameters.
-//! 2. `password`, `tokens`, `mail`, `csrf` (tokens in the session, the
-//!    form check).
+//! 2. `password`, `tokens`, `csrf` (tokens in the session, the form
+//!    check).
 //! 3. `service`: [`Security`], users, roles and a user's sessions.
 //! 4. `auth` (login, logout) and `flows` (registration, password change
 //!    and reset, confirmation).
 //! 5. `extract` (the user extractors) and `middleware` (the bundle's
 //!    request middleware, the guard layers).
 //! 6. `routes`, `commands`, `testing`, and the bundle itself.
+//!
+//! Mail (confirmation, password reset) goes through `unchained-mail`'s
+//! `Mail` service: the one `unchained.bundles.mail` registers when it is
+//! listed, or else one the bundle builds from the same `MAIL_*` keys
+//! (and registers, so handlers and tests reach it too). Each message is
+//! rendered from `security/email/NAME.txt` and `NAME.html`, both
+//! overridable.
 //!
 //! Handlers reach the service with `unchained::service::Service<Security>`;
 //! the bundle's `before_build` requires the database connection and the
@@ -59,7 +66,6 @@ pub mod crypto;
 pub mod csrf;
 pub mod extract;
 pub mod flows;
-pub mod mail;
 pub mod middleware;
 pub mod models;
 mod page_context;

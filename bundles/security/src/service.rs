@@ -1,12 +1,12 @@
 //! [`Security`]: the bundle's service (config, hasher, token signer,
-//! mailer, throttle, database and session manager), and the user, role
+//! mail, throttle, database and session manager), and the user, role
 //! and session operations the routes and the CLI share.
 //!
 //! The bundle registers it in `before_build` and declares it in
 //! `provides`, so handlers take it with
 //! `unchained::service::Service<Security>` and never find it missing.
 //! It sits above the building blocks (config, crypto, models, password,
-//! tokens, throttle, mail) and below everything that serves requests.
+//! tokens, throttle; mail is `unchained-mail`'s) and below everything that serves requests.
 
 mod activity;
 
@@ -19,10 +19,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ModelTrait, QueryFilter,
     QueryOrder, Set,
 };
+use unchained_mail::Mail;
 use unchained_session::SessionManager;
 
 use crate::config::SecurityConfig;
-use crate::mail::Mailer;
 use crate::models::{normalize_email, role, user, user_role};
 use crate::password::PasswordHasher;
 use crate::throttle::LoginThrottle;
@@ -44,7 +44,7 @@ struct Inner {
     config: SecurityConfig,
     hasher: PasswordHasher,
     tokens: TokenSigner,
-    mailer: Mailer,
+    mail: Mail,
     throttle: LoginThrottle,
     db: DatabaseConnection,
     sessions: SessionManager,
@@ -55,7 +55,7 @@ impl std::fmt::Debug for Security {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Security")
             .field("hasher", &self.inner.hasher)
-            .field("mailer", &self.inner.mailer)
+            .field("mail", &self.inner.mail)
             .finish_non_exhaustive()
     }
 }
@@ -122,7 +122,7 @@ impl Security {
         config: SecurityConfig,
         hasher: PasswordHasher,
         tokens: TokenSigner,
-        mailer: Mailer,
+        mail: Mail,
         db: DatabaseConnection,
         sessions: SessionManager,
     ) -> Self {
@@ -137,7 +137,7 @@ impl Security {
                 config,
                 hasher,
                 tokens,
-                mailer,
+                mail,
                 throttle,
                 db,
                 sessions,
@@ -161,9 +161,9 @@ impl Security {
         &self.inner.tokens
     }
 
-    /// The mailer.
-    pub fn mailer(&self) -> &Mailer {
-        &self.inner.mailer
+    /// The mail service the bundle's messages go through.
+    pub fn mail(&self) -> &Mail {
+        &self.inner.mail
     }
 
     /// The throttle of every route that checks a password.

@@ -1,6 +1,8 @@
 //! The bundle's templates. An app overrides any of them by putting a file
 //! with the same name under its `templates/` folder (e.g.
-//! `templates/security/login.html`).
+//! `templates/security/login.html`). Each email has a text and an HTML
+//! template (`security/email/NAME.txt` and `.html`), sent together as
+//! `multipart/alternative`; an app may override either.
 
 /// `(name, source)` of every template.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -49,11 +51,23 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/security/email/reset_password.txt"),
     ),
     (
+        "security/email/reset_password.html",
+        include_str!("../templates/security/email/reset_password.html"),
+    ),
+    (
         "security/email/confirm_email.txt",
         include_str!("../templates/security/email/confirm_email.txt"),
     ),
     (
+        "security/email/confirm_email.html",
+        include_str!("../templates/security/email/confirm_email.html"),
+    ),
+    (
         "security/email/already_registered.txt",
         include_str!("../templates/security/email/already_registered.txt"),
+    ),
+    (
+        "security/email/already_registered.html",
+        include_str!("../templates/security/email/already_registered.html"),
     ),
 ];

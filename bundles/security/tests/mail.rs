@@ -1,165 +1,195 @@
-//! The mail transports over real connections: SMTP against a minimal
-//! SMTP server on 127.0.0.1, and the file transport on a temporary folder.
+//! The bundle's mail through the mail bundle's `Mail`: the reset email
+//! arrives in the test outbox as text and HTML and both links work, the
+//! sender and templates can be changed, and the app has one `Mail`
+//! whether the mail bundle is listed (before or after) or not.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use common::*;
 use unchained::config::{Config, Environment};
+use unchained_mail::Mail;
+use unchained_mail::testing::{SentMail, clear_outbox, wait_for_outbox};
 use unchained_security::SecurityConfig;
-use unchained_security::mail::{Email, Mailer};
 
-/// A tiny SMTP server that accepts every message and keeps its DATA.
-async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let store = received.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                let _ = write.write_all(b"220 localhost test SMTP\r\n").await;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let verb = line
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250-localhost\r\n250 8BITMIME\r\n",
-                        "DATA" => {
-                            let _ = write.write_all(b"354 end with .\r\n").await;
-                            let mut data = String::new();
-                            while let Ok(Some(l)) = lines.next_line().await {
-                                if l == "." {
-                                    break;
-                                }
-                                data.push_str(&l);
-                                data.push('\n');
-                            }
-                            store.lock().unwrap().push(data);
-                            b"250 queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            break;
-                        }
-                        _ => b"250 OK\r\n",
-                    };
-                    let _ = write.write_all(reply).await;
-                }
-            });
-        }
-    });
-    (port, received)
+/// The `href` of the first link in `html` whose target contains `part`,
+/// as a browser reads it (entities decoded).
+fn href(html: &str, part: &str) -> String {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|raw| {
+            raw.replace("&#x2f;", "/")
+                .replace("&#x27;", "'")
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .find(|url| url.contains(part))
+        .unwrap_or_else(|| panic!("no link with {part} in:\n{html}"))
 }
 
-fn config(pairs: &[(&str, serde_json::Value)]) -> SecurityConfig {
-    let mut builder = Config::builder(Environment::Test).defaults(
-        "security",
-        unchained_security::config::defaults(Environment::Test),
-    );
-    for (k, v) in pairs {
-        builder = builder.set(k, v.clone());
-    }
-    SecurityConfig::from_config(&builder.build()).unwrap()
+/// The path of `url` (`http://localhost:5000/x` -> `/x`).
+fn path_of(url: &str) -> String {
+    let rest = url
+        .strip_prefix("http://localhost:5000")
+        .unwrap_or_else(|| panic!("{url} is not under SECURITY_EXTERNAL_URL"));
+    rest.to_owned()
 }
 
-fn email() -> Email {
-    Email {
-        to: "ann@example.com".into(),
-        subject: "Reset your password".into(),
-        body: format!(
-            "Open http://localhost:5000/reset-password/{}\n",
-            "t".repeat(150)
-        ),
-    }
+async fn request_reset(t: &TestApp, email: &str) -> SentMail {
+    let answer = post_with_csrf(
+        &t.client,
+        "/forgot-password",
+        "/forgot-password",
+        &[("email", email)],
+    )
+    .await;
+    assert_eq!(answer.status(), 200, "{}", answer.text());
+    let sent = wait_for_outbox(&t.client, 1).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    sent.into_iter().next().unwrap()
 }
 
 #[tokio::test]
-async fn smtp_delivers_the_message_with_long_links_intact() {
-    let (port, received) = smtp_server().await;
-    let config = config(&[
-        ("MAIL_TRANSPORT", "smtp".into()),
-        ("MAIL_SERVER", "127.0.0.1".into()),
-        ("MAIL_PORT", port.into()),
-        ("MAIL_SECURITY", "none".into()),
-        (
-            "SECURITY_EMAIL_SENDER",
-            "Site <no-reply@example.com>".into(),
-        ),
-    ]);
-    let mailer = Mailer::from_config(&config, std::path::Path::new(".")).unwrap();
-    assert_eq!(mailer.transport_name(), "smtp");
-    mailer.send(&email()).await.unwrap();
-    let messages = received.lock().unwrap().clone();
-    assert_eq!(messages.len(), 1);
-    let message = &messages[0];
+async fn the_reset_mail_arrives_as_text_and_html_and_both_links_work() {
+    let t = app(|c| c.set("SECURITY_RECOVERABLE", true)).await;
+    t.user("ann@example.com", PASSWORD).await;
+    let mail = request_reset(&t, "ann@example.com").await;
+
+    assert_eq!(mail.to, ["ann@example.com"]);
+    assert_eq!(mail.subject, "Reset your password");
+    assert_eq!(
+        mail.from.as_deref(),
+        Some("no-reply@localhost"),
+        "MAIL_DEFAULT_SENDER"
+    );
+    let text = mail.text.as_deref().expect("a text part");
+    let html = mail.html.as_deref().expect("an HTML part");
+    assert!(mail.is_multipart());
     assert!(
-        message.contains("Subject: Reset your password"),
-        "{message}"
+        text.contains("ann@example.com") && !text.contains("<p>"),
+        "{text}"
     );
-    assert!(message.contains("To: ann@example.com"));
-    assert!(message.contains("From: Site <no-reply@example.com>"));
     assert!(
-        message.contains(&format!("/reset-password/{}", "t".repeat(150))),
-        "{message}"
+        html.contains("<a href=") && html.contains("ann@example.com"),
+        "{html}"
+    );
+
+    let from_text = link_path(text, "/reset-password/");
+    let from_html = path_of(&href(html, "/reset-password/"));
+    assert_eq!(from_text, from_html, "both parts carry the same link");
+    for link in [&from_text, &from_html] {
+        let form = t.client.get(link).await;
+        assert_eq!(form.status(), 200, "GET {link}: {}", form.text());
+        assert!(form.text().contains("password_confirm"), "{}", form.text());
+    }
+
+    // The HTML part's link completes the reset.
+    let form = t.client.get(&from_html).await;
+    let token = csrf_in(&form.text());
+    let done = t
+        .client
+        .post_form(
+            &from_html,
+            &[
+                ("csrf_token", &token),
+                ("password", "a brand new secret"),
+                ("password_confirm", "a brand new secret"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), 303, "{}", done.text());
+    let other = t.new_client();
+    let login = login(&other, "ann@example.com", "a brand new secret").await;
+    assert_eq!(login.status(), 303, "{}", login.text());
+    assert_eq!(whoami(&other).await, "user:ann@example.com");
+}
+
+#[tokio::test]
+async fn security_email_sender_overrides_mail_default_sender() {
+    let t = app(|c| {
+        c.set("SECURITY_RECOVERABLE", true)
+            .set("MAIL_DEFAULT_SENDER", "Site <site@example.com>")
+    })
+    .await;
+    t.user("ann@example.com", PASSWORD).await;
+    let mail = request_reset(&t, "ann@example.com").await;
+    assert_eq!(mail.from.as_deref(), Some("Site <site@example.com>"));
+
+    let t = app(|c| {
+        c.set("SECURITY_RECOVERABLE", true)
+            .set("MAIL_DEFAULT_SENDER", "Site <site@example.com>")
+            .set("SECURITY_EMAIL_SENDER", "Accounts <accounts@example.com>")
+    })
+    .await;
+    t.user("ann@example.com", PASSWORD).await;
+    let mail = request_reset(&t, "ann@example.com").await;
+    assert_eq!(
+        mail.from.as_deref(),
+        Some("Accounts <accounts@example.com>")
     );
 }
 
 #[tokio::test]
-async fn starttls_is_required_when_configured() {
-    // The test server offers no STARTTLS: nothing may be sent in clear.
-    let (port, received) = smtp_server().await;
-    let config = config(&[
-        ("MAIL_TRANSPORT", "smtp".into()),
-        ("MAIL_SERVER", "127.0.0.1".into()),
-        ("MAIL_PORT", port.into()),
-        ("MAIL_SECURITY", "starttls".into()),
-    ]);
-    let mailer = Mailer::from_config(&config, std::path::Path::new(".")).unwrap();
-    assert!(mailer.send(&email()).await.is_err());
-    assert!(received.lock().unwrap().is_empty());
+async fn the_app_has_one_mail_wherever_the_mail_bundle_is_listed() {
+    for at in [
+        MailBundleAt::Unlisted,
+        MailBundleAt::Before,
+        MailBundleAt::After,
+    ] {
+        let t =
+            app_with_mail_bundle(Store::Memory, at, |c| c.set("SECURITY_RECOVERABLE", true)).await;
+        let registered = t
+            .app
+            .state()
+            .service::<Mail>()
+            .expect("a Mail service")
+            .clone();
+        let security = t.security();
+        let used = security.mail();
+        assert_eq!(used.transport_name(), "outbox", "{at:?}");
+        t.user("ann@example.com", PASSWORD).await;
+        request_reset(&t, "ann@example.com").await;
+        // The security bundle's mail is in the registered service's outbox:
+        // one service, one outbox.
+        assert_eq!(registered.outbox().unwrap().len(), 1, "{at:?}");
+        assert_eq!(used.outbox().unwrap().len(), 1, "{at:?}");
+        clear_outbox(&t.client).unwrap();
+        assert!(registered.outbox().unwrap().is_empty(), "{at:?}");
+        // Mail::render has the app's templates once the app is built.
+        let rendered = registered
+            .render(
+                "security/email/confirm_email",
+                unchained::minijinja::context! { email => "x@example.com", link => "http://l/confirm/t" },
+            )
+            .unwrap();
+        assert!(rendered.text.is_some() && rendered.html.is_some(), "{at:?}");
+    }
 }
 
 #[tokio::test]
-async fn smtp_errors_are_reported_not_panicked() {
-    // Nothing listens on this port once the listener is dropped.
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let config = config(&[
-        ("MAIL_TRANSPORT", "smtp".into()),
-        ("MAIL_SERVER", "127.0.0.1".into()),
-        ("MAIL_PORT", port.into()),
-        ("MAIL_SECURITY", "none".into()),
-    ]);
-    let mailer = Mailer::from_config(&config, std::path::Path::new(".")).unwrap();
-    let err = mailer.send(&email()).await.unwrap_err();
-    assert!(err.to_string().contains("SMTP"), "{err}");
-}
-
-#[tokio::test]
-async fn the_file_transport_writes_one_eml_per_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(&[("MAIL_FILE_DIR", "outbox".into())]);
-    let mailer = Mailer::from_config(&config, dir.path()).unwrap();
-    assert_eq!(mailer.transport_name(), "file");
-    mailer.send(&email()).await.unwrap();
-    mailer.send(&email()).await.unwrap();
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
-        .unwrap()
-        .flatten()
-        .collect();
-    assert_eq!(files.len(), 2);
-    let text = std::fs::read_to_string(files[0].path()).unwrap();
-    assert!(text.contains("Subject: Reset your password"));
-    assert!(text.contains(&"t".repeat(150)));
-    assert!(files[0].path().extension().is_some_and(|e| e == "eml"));
+async fn an_app_overrides_the_html_mail_by_name() {
+    // The app bundle's templates load last, like the project's folder.
+    let t = app(|c| c.set("SECURITY_RECOVERABLE", true)).await;
+    let mut templates = t.app.state().templates().clone();
+    templates
+        .add(
+            "app",
+            "security/email/reset_password.html",
+            "<p>Custom: {{ link }}</p>",
+        )
+        .unwrap();
+    let message = unchained_mail::Message::new()
+        .to("ann@example.com")
+        .render(
+            &templates,
+            "security/email/reset_password",
+            unchained::minijinja::context! { link => "L", email => "ann@example.com", within_minutes => 60 },
+        )
+        .unwrap();
+    assert_eq!(message.html.as_deref(), Some("<p>Custom: L</p>"));
+    assert!(message.text.unwrap().contains("within 60 minutes"));
 }
 
 #[tokio::test]
@@ -194,5 +224,36 @@ async fn bad_mail_config_is_refused() {
             .unwrap_err()
             .to_string()
             .contains("ARGON2")
+    );
+}
+
+#[tokio::test]
+async fn mail_keys_are_checked_without_the_mail_bundle() {
+    // The security bundle alone still refuses a contradictory MAIL_* config.
+    let db = unchained_database::testing::TestDatabase::sqlite()
+        .await
+        .unwrap();
+    let url = db.url().to_owned();
+    let err = unchained::app::build_with(
+        vec![
+            std::sync::Arc::new(unchained_database::DatabaseBundle),
+            std::sync::Arc::new(unchained_session::SessionBundle),
+            std::sync::Arc::new(unchained_security::SecurityBundle),
+        ],
+        move |c| {
+            c.set("DATABASE_URL", url)
+                .set("SESSION_TYPE", "memory")
+                .set("MAIL_USE_TLS", true)
+                .set("MAIL_USE_SSL", true)
+        },
+        Environment::Test,
+    )
+    .await
+    .err()
+    .expect("the build fails")
+    .to_string();
+    assert!(
+        err.contains("MAIL_USE_TLS") && err.contains("MAIL_USE_SSL"),
+        "{err}"
     );
 }

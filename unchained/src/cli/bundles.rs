@@ -21,7 +21,7 @@ pub(crate) fn command() -> Command {
         Arg::new("name")
             .value_name("NAME")
             .required(true)
-            .help("A built-in bundle: database, session, security (or its full name)")
+            .help("A built-in bundle: database, session, mail, security (or its full name)")
     };
     Command::new("bundles")
         .about("Show the bundles in load order, with their dependencies; add or remove one")
@@ -196,6 +196,12 @@ mod tests {
         assert_eq!(insert_at(&list(&[db, "acme.audit", "app"]), security), 1);
         assert_eq!(insert_at(&list(&[]), db), 0);
         assert_eq!(insert_at(&list(&[db]), session), 1);
+        // The mail bundle needs nothing and goes before security, which
+        // sends its mail through it.
+        let mail = "unchained.bundles.mail";
+        assert_eq!(insert_at(&list(&[db, session, security, "app"]), mail), 2);
+        assert_eq!(insert_at(&list(&["app"]), mail), 0);
+        assert_eq!(known("mail").unwrap().krate, "unchained-mail");
     }
 
     #[test]

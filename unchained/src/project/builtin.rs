@@ -25,7 +25,7 @@ pub struct BuiltinBundle {
 }
 
 /// Every built-in bundle, in the order they must load.
-pub const BUILTIN_BUNDLES: [BuiltinBundle; 3] = [
+pub const BUILTIN_BUNDLES: [BuiltinBundle; 4] = [
     BuiltinBundle {
         name: "unchained.bundles.database",
         short: "database",
@@ -48,6 +48,18 @@ pub const BUILTIN_BUNDLES: [BuiltinBundle; 3] = [
         // SQL one, though, so `bundles add session` lists the database too.
         requires: &["unchained.bundles.database"],
         has_models: true,
+    },
+    BuiltinBundle {
+        name: "unchained.bundles.mail",
+        short: "mail",
+        krate: "unchained-mail",
+        dir: "bundles/mail",
+        features: &[],
+        defaults: &[],
+        // Needs nothing; listed before the security bundle, which sends
+        // its mail through it (and builds its own when it is not listed).
+        requires: &[],
+        has_models: false,
     },
     BuiltinBundle {
         name: "unchained.bundles.security",

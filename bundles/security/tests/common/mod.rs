@@ -4,9 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 use unchained::axum::handler::Handler;
@@ -192,34 +190,42 @@ impl TestApp {
             .expect("create user")
     }
 
-    /// Emails written so far, oldest first.
+    /// Emails sent so far, oldest first, each as its headers and both
+    /// bodies in one string (`To: ...`, `Subject: ...`, the text, the
+    /// HTML), read from the mail outbox (the test transport).
     pub fn mails(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.mail.path())
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files
-            .into_iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
+        unchained_mail::testing::outbox(&self.client)
+            .expect("the test app's mail goes to the outbox")
+            .iter()
+            .map(show_mail)
             .collect()
     }
 
-    /// Waits (up to 5 s) until at least `n` emails were written.
-    pub async fn wait_for_mails(&self, n: usize) -> Vec<String> {
-        for _ in 0..100 {
-            let mails = self.mails();
-            if mails.len() >= n {
-                return mails;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("expected {n} email(s), found {}", self.mails().len());
+    /// The messages sent so far, as the outbox keeps them.
+    pub fn sent(&self) -> Vec<unchained_mail::testing::SentMail> {
+        unchained_mail::testing::outbox(&self.client)
+            .expect("the test app's mail goes to the outbox")
     }
+
+    /// Waits (up to 5 s) until at least `n` emails were sent.
+    pub async fn wait_for_mails(&self, n: usize) -> Vec<String> {
+        match unchained_mail::testing::wait_for_outbox(&self.client, n).await {
+            Ok(sent) => sent.iter().map(show_mail).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// A sent message as text: headers, then the text body, then the HTML.
+pub fn show_mail(mail: &unchained_mail::testing::SentMail) -> String {
+    format!(
+        "From: {}\nTo: {}\nSubject: {}\n\n{}\n\n{}\n",
+        mail.from.as_deref().unwrap_or_default(),
+        mail.to.join(", "),
+        mail.subject,
+        mail.text.as_deref().unwrap_or_default(),
+        mail.html.as_deref().unwrap_or_default()
+    )
 }
 
 /// The path of the link in `mail` that starts with `prefix` (e.g.
@@ -239,6 +245,26 @@ pub fn link_path(mail: &str, prefix: &str) -> String {
 /// adds options.
 pub async fn app_with(
     store: Store,
+    configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> TestApp {
+    app_with_mail_bundle(store, MailBundleAt::Unlisted, configure).await
+}
+
+/// Where the mail bundle is listed, if at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailBundleAt {
+    /// Not listed: the security bundle builds its own `Mail`.
+    Unlisted,
+    /// Before the security bundle.
+    Before,
+    /// After the security bundle (and before the app).
+    After,
+}
+
+/// [`app_with`], with the mail bundle listed where `mail` says.
+pub async fn app_with_mail_bundle(
+    store: Store,
+    mail_bundle: MailBundleAt,
     configure: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
 ) -> TestApp {
     let db = match store {
@@ -277,13 +303,19 @@ pub async fn app_with(
     let url = db.url().to_owned();
     let mail_dir = mail.path().display().to_string();
     let session_dir = mail.path().join("sessions").display().to_string();
+    let mut bundles: Vec<Arc<dyn Bundle>> = vec![
+        Arc::new(DatabaseBundle),
+        Arc::new(SessionBundle),
+        Arc::new(SecurityBundle),
+    ];
+    match mail_bundle {
+        MailBundleAt::Unlisted => {}
+        MailBundleAt::Before => bundles.insert(2, Arc::new(unchained_mail::MailBundle)),
+        MailBundleAt::After => bundles.push(Arc::new(unchained_mail::MailBundle)),
+    }
+    bundles.push(Arc::new(GuardedApp));
     let app = unchained::app::build_with(
-        vec![
-            Arc::new(DatabaseBundle),
-            Arc::new(SessionBundle),
-            Arc::new(SecurityBundle),
-            Arc::new(GuardedApp),
-        ],
+        bundles,
         move |c| {
             configure(
                 c.set("DATABASE_URL", url)
