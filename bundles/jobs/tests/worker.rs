@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use unchained::testing::TestClient;
 use unchained_jobs::backend::StatusFilter;
