@@ -79,7 +79,10 @@ impl BundleCommand for JobsCommand {
                 let config = crate::bundle::read_config(ctx.config())?;
                 let mut options = WorkerOptions::from_config(&config);
                 if let Some(n) = concurrency {
-                    anyhow::ensure!(n > 0, "--concurrency 0: a worker must run at least 1 job at a time");
+                    anyhow::ensure!(
+                        n > 0,
+                        "--concurrency 0: a worker must run at least 1 job at a time"
+                    );
                     options.concurrency = n;
                 }
                 if let Some(queue) = queue {
@@ -103,8 +106,12 @@ impl BundleCommand for JobsCommand {
 /// The job store as the config names it, without building the app.
 async fn admin_store(ctx: &CommandContext) -> anyhow::Result<Store> {
     let config = crate::bundle::read_config(ctx.config())?;
-    let url = crate::bundle::resolve_url(ctx.config(), &config, ctx.bundles().contains(crate::bundle::DATABASE_BUNDLE))?
-        .context("no job store to manage: set JOBS_URL")?;
+    let url = crate::bundle::resolve_url(
+        ctx.config(),
+        &config,
+        ctx.bundles().contains(crate::bundle::DATABASE_BUNDLE),
+    )?
+    .context("no job store to manage: set JOBS_URL")?;
     Store::open(&url, None, &config).await
 }
 
@@ -116,15 +123,31 @@ pub async fn run_admin(
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
     match command {
-        AdminCommand::List { status, limit, queue } => {
-            let store = queue.map(|q| store.with_queue(&q)).unwrap_or_else(|| store.clone());
+        AdminCommand::List {
+            status,
+            limit,
+            queue,
+        } => {
+            let store = queue
+                .map(|q| store.with_queue(&q))
+                .unwrap_or_else(|| store.clone());
             let rows = store.list(status, limit).await?;
-            writeln!(out, "{:<26}  {:<24}  {:<8}  {:>8}  {:<20}  last result", "id", "job", "status", "attempts", "run at (UTC)")?;
+            writeln!(
+                out,
+                "{:<26}  {:<24}  {:<8}  {:>8}  {:<20}  last result",
+                "id", "job", "status", "attempts", "run at (UTC)"
+            )?;
             for row in &rows {
                 let run_at = chrono::DateTime::from_timestamp(row.run_at, 0)
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                     .unwrap_or_default();
-                let last: String = row.last_result.as_deref().unwrap_or("").chars().take(80).collect();
+                let last: String = row
+                    .last_result
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .take(80)
+                    .collect();
                 writeln!(
                     out,
                     "{:<26}  {:<24}  {:<8}  {:>8}  {:<20}  {last}",
@@ -138,7 +161,9 @@ pub async fn run_admin(
             writeln!(out, "{} jobs in queue {}", rows.len(), store.queue())?;
         }
         AdminCommand::Retry { id, queue } => {
-            let store = queue.map(|q| store.with_queue(&q)).unwrap_or_else(|| store.clone());
+            let store = queue
+                .map(|q| store.with_queue(&q))
+                .unwrap_or_else(|| store.clone());
             let id = JobId::parse(&id).map_err(anyhow::Error::msg)?;
             if store.retry(&id).await? {
                 writeln!(out, "Job {id} is pending again (attempts reset).")?;
@@ -150,10 +175,20 @@ pub async fn run_admin(
             }
         }
         AdminCommand::Purge { done, dead, queue } => {
-            let store = queue.map(|q| store.with_queue(&q)).unwrap_or_else(|| store.clone());
-            let (done, dead) = if done || dead { (done, dead) } else { (true, true) };
+            let store = queue
+                .map(|q| store.with_queue(&q))
+                .unwrap_or_else(|| store.clone());
+            let (done, dead) = if done || dead {
+                (done, dead)
+            } else {
+                (true, true)
+            };
             let (n_done, n_dead) = store.purge(done, dead).await?;
-            writeln!(out, "Deleted {n_done} done and {n_dead} dead jobs from queue {}.", store.queue())?;
+            writeln!(
+                out,
+                "Deleted {n_done} done and {n_dead} dead jobs from queue {}.",
+                store.queue()
+            )?;
         }
     }
     Ok(())
@@ -163,7 +198,9 @@ pub async fn run_admin(
 async fn stop_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(term) => term,
             Err(e) => {
                 tracing::warn!(target: "unchained_jobs", "cannot listen for SIGTERM ({e}); Ctrl-C still stops the worker");

@@ -108,7 +108,10 @@ impl JobsConfig {
             return Err("JOBS_QUEUE is empty: name a queue, e.g. \"default\"".into());
         }
         if self.max_attempts == 0 {
-            return Err("JOBS_MAX_ATTEMPTS is 0: a job needs at least 1 run; set 1 or more (default 5)".into());
+            return Err(
+                "JOBS_MAX_ATTEMPTS is 0: a job needs at least 1 run; set 1 or more (default 5)"
+                    .into(),
+            );
         }
         if self.backoff_base == 0 || self.backoff_max < self.backoff_base {
             return Err(format!(
@@ -128,15 +131,17 @@ impl JobsConfig {
             return Err("JOBS_CONCURRENCY is 0: a worker must run at least 1 job at a time".into());
         }
         if self.poll_interval_ms == 0 {
-            return Err("JOBS_POLL_INTERVAL_MS is 0: set a poll interval of at least 1 ms (default 200)".into());
+            return Err(
+                "JOBS_POLL_INTERVAL_MS is 0: set a poll interval of at least 1 ms (default 200)"
+                    .into(),
+            );
         }
         if let Some(url) = &self.url {
             backend_kind(url)?;
         }
         for entry in &self.schedule {
-            crate::schedule::parse_cron(&entry.cron).map_err(|e| {
-                format!("JOBS_SCHEDULE: job {:?}: {e}", entry.job)
-            })?;
+            crate::schedule::parse_cron(&entry.cron)
+                .map_err(|e| format!("JOBS_SCHEDULE: job {:?}: {e}", entry.job))?;
         }
         Ok(())
     }
@@ -144,14 +149,24 @@ impl JobsConfig {
     /// The wait before the run after failed run number `attempt` (1-based):
     /// `JOBS_BACKOFF_BASE * 2^(attempt-1)`, capped at `JOBS_BACKOFF_MAX`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u64.checked_shl(attempt.saturating_sub(1)).unwrap_or(u64::MAX);
-        Duration::from_secs(self.backoff_base.saturating_mul(factor).min(self.backoff_max))
+        let factor = 1u64
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u64::MAX);
+        Duration::from_secs(
+            self.backoff_base
+                .saturating_mul(factor)
+                .min(self.backoff_max),
+        )
     }
 }
 
 /// The backend `url` names, or an error that says which URLs work.
 pub fn backend_kind(url: &str) -> Result<BackendKind, String> {
-    let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match scheme.as_str() {
         "postgres" | "postgresql" => Ok(BackendKind::Postgres),
         "sqlite" => Ok(BackendKind::Sqlite),
@@ -193,7 +208,10 @@ mod tests {
         assert_eq!(backend_kind("postgres://u@h/db"), Ok(BackendKind::Postgres));
         assert_eq!(backend_kind("sqlite:jobs.db"), Ok(BackendKind::Sqlite));
         let error = backend_kind("mysql://root:pw@127.0.0.1/app").unwrap_err();
-        assert!(error.contains("JOBS_URL") && error.contains("PostgreSQL"), "{error}");
+        assert!(
+            error.contains("JOBS_URL") && error.contains("PostgreSQL"),
+            "{error}"
+        );
         assert!(!error.contains("pw"), "the password is masked: {error}");
     }
 
@@ -203,7 +221,11 @@ mod tests {
             visibility_timeout: 1,
             ..JobsConfig::default()
         };
-        assert!(bad.validate().unwrap_err().contains("JOBS_VISIBILITY_TIMEOUT"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("JOBS_VISIBILITY_TIMEOUT")
+        );
         let bad = JobsConfig {
             schedule: vec![ScheduleConfig {
                 job: "x".into(),
@@ -214,6 +236,9 @@ mod tests {
             ..JobsConfig::default()
         };
         let error = bad.validate().unwrap_err();
-        assert!(error.contains("JOBS_SCHEDULE") && error.contains("cron"), "{error}");
+        assert!(
+            error.contains("JOBS_SCHEDULE") && error.contains("cron"),
+            "{error}"
+        );
     }
 }

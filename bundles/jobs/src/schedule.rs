@@ -121,7 +121,10 @@ pub fn registered() -> Result<Vec<Schedule>, String> {
             let when = parse_cron(entry.cron)
                 .map_err(|e| format!("register_schedule!({:?}): {e}", entry.name))?;
             let envelope = (entry.make)().map_err(|e| {
-                format!("register_schedule!({:?}): the job does not serialize: {e}", entry.name)
+                format!(
+                    "register_schedule!({:?}): the job does not serialize: {e}",
+                    entry.name
+                )
             })?;
             Ok(Schedule {
                 name: entry.name.to_owned(),
@@ -165,6 +168,10 @@ mod tests {
         };
         let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
         assert_eq!(s.next_after(now).unwrap().timestamp(), 1_000_001);
-        assert!(parse_cron("61 * * * *").unwrap_err().contains("seconds first"));
+        assert!(
+            parse_cron("61 * * * *")
+                .unwrap_err()
+                .contains("seconds first")
+        );
     }
 }

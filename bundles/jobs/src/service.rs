@@ -5,9 +5,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use unchained::state::AppState;
 use unchained::axum::extract::{FromRef, FromRequestParts};
 use unchained::axum::http::request::Parts;
+use unchained::state::AppState;
 
 use crate::backend::{NewJob, Store};
 use crate::config::JobsConfig;
@@ -66,7 +66,9 @@ pub enum JobsError {
     },
     /// No [`register_job!`](crate::register_job) for this job: a worker
     /// could not run it.
-    #[error("job {0} is not registered: add `unchained_jobs::register_job!(YourType);` next to its type")]
+    #[error(
+        "job {0} is not registered: add `unchained_jobs::register_job!(YourType);` next to its type"
+    )]
     NotRegistered(&'static str),
     /// The backend refused or could not be reached.
     #[error("enqueueing job {job} failed: {source}")]
@@ -77,7 +79,9 @@ pub enum JobsError {
         source: anyhow::Error,
     },
     /// Inline mode: the app is not built yet, so the job has no context.
-    #[error("job {0} was enqueued in inline mode before the app was built; enqueue from handlers or after_build")]
+    #[error(
+        "job {0} was enqueued in inline mode before the app was built; enqueue from handlers or after_build"
+    )]
     NotReady(&'static str),
     /// Inline mode: the job ran and failed (it is not retried).
     #[error("job {job} failed (inline mode): {source:#}")]
@@ -151,13 +155,22 @@ impl Jobs {
         if self.inner.config.inline {
             // Inline: the run a worker would make, now, once. Delays are
             // ignored so that tests need not wait.
-            let state = self.inner.state.get().cloned().ok_or(JobsError::NotReady(J::NAME))?;
-            crate::worker::run_logged(entry, envelope.payload, JobContext::new(state, id.clone(), 1))
-                .await
-                .map_err(|source| JobsError::Failed {
-                    job: J::NAME,
-                    source,
-                })?;
+            let state = self
+                .inner
+                .state
+                .get()
+                .cloned()
+                .ok_or(JobsError::NotReady(J::NAME))?;
+            crate::worker::run_logged(
+                entry,
+                envelope.payload,
+                JobContext::new(state, id.clone(), 1),
+            )
+            .await
+            .map_err(|source| JobsError::Failed {
+                job: J::NAME,
+                source,
+            })?;
             return Ok(id);
         }
         let store = self.inner.store.as_ref().ok_or_else(|| JobsError::Store {

@@ -49,7 +49,10 @@ pub fn schedule(state: &AppState) -> Option<Schedule> {
     if !state.bundles().contains(&SESSION_BUNDLE) {
         return None;
     }
-    let every: Duration = state.service::<SessionManager>()?.config().cleanup_interval?;
+    let every: Duration = state
+        .service::<SessionManager>()?
+        .config()
+        .cleanup_interval?;
     Some(Schedule {
         name: SessionCleanup::NAME.to_owned(),
         when: When::Every(every.max(Duration::from_secs(1))),

@@ -65,7 +65,11 @@ pub async fn run(
     })?;
     let store = jobs
         .store()
-        .ok_or_else(|| anyhow::anyhow!("the worker needs a job store: set JOBS_URL (or list the database bundle)"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the worker needs a job store: set JOBS_URL (or list the database bundle)"
+            )
+        })?
         .with_queue(&options.queue);
     let config = jobs.config().clone();
     let name = format!("worker-{}-{}", std::process::id(), ulid::Ulid::generate());
@@ -80,7 +84,12 @@ pub async fn run(
     );
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(run_schedules(store.clone(), config.clone(), schedules, stop_rx.clone()));
+    let scheduler = tokio::spawn(run_schedules(
+        store.clone(),
+        config.clone(),
+        schedules,
+        stop_rx.clone(),
+    ));
     let dispatch = Dispatch {
         state,
         store: store.clone(),
@@ -152,7 +161,9 @@ async fn run_apalis(
                 .batch_size(concurrency)
                 .heartbeat_interval(heartbeat)
                 .missed_heartbeats(2);
-            let backend = pg.storage(config).poll_with_strategy(Strategy::new().interval(poll));
+            let backend = pg
+                .storage(config)
+                .poll_with_strategy(Strategy::new().interval(poll));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
@@ -167,7 +178,9 @@ async fn run_apalis(
                 .batch_size(concurrency)
                 .heartbeat_interval(heartbeat)
                 .missed_heartbeats(2);
-            let backend = lite.storage(config).poll_with_strategy(Strategy::new().interval(poll));
+            let backend = lite
+                .storage(config)
+                .poll_with_strategy(Strategy::new().interval(poll));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
@@ -250,8 +263,12 @@ pub(crate) async fn run_logged(
     let result = (entry.run)(payload, ctx).await;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
-        Ok(()) => tracing::info!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "done", "job done (inline)"),
-        Err(e) => tracing::error!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "failed", "job failed (inline): {e:#}"),
+        Ok(()) => {
+            tracing::info!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "done", "job done (inline)")
+        }
+        Err(e) => {
+            tracing::error!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "failed", "job failed (inline): {e:#}")
+        }
     }
     result
 }
@@ -290,9 +307,15 @@ async fn run_schedules(
                 })
                 .await;
             match pushed {
-                Ok(Pushed::New) => tracing::info!(target: "unchained_jobs", schedule = %schedule.name, tick = at.timestamp(), "scheduled job enqueued"),
-                Ok(Pushed::Duplicate) => tracing::debug!(target: "unchained_jobs", schedule = %schedule.name, tick = at.timestamp(), "tick already enqueued by another worker"),
-                Err(e) => tracing::error!(target: "unchained_jobs", schedule = %schedule.name, "enqueueing the scheduled job failed: {e:#}"),
+                Ok(Pushed::New) => {
+                    tracing::info!(target: "unchained_jobs", schedule = %schedule.name, tick = at.timestamp(), "scheduled job enqueued")
+                }
+                Ok(Pushed::Duplicate) => {
+                    tracing::debug!(target: "unchained_jobs", schedule = %schedule.name, tick = at.timestamp(), "tick already enqueued by another worker")
+                }
+                Err(e) => {
+                    tracing::error!(target: "unchained_jobs", schedule = %schedule.name, "enqueueing the scheduled job failed: {e:#}")
+                }
             }
         }
     }
@@ -308,5 +331,12 @@ fn next_ticks(
         .filter_map(|s| s.next_after(now).map(|at| (at, s)))
         .collect();
     let at = ticks.iter().map(|(at, _)| *at).min()?;
-    Some((at, ticks.into_iter().filter(|(t, _)| *t == at).map(|(_, s)| s).collect()))
+    Some((
+        at,
+        ticks
+            .into_iter()
+            .filter(|(t, _)| *t == at)
+            .map(|(_, s)| s)
+            .collect(),
+    ))
 }

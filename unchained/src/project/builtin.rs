@@ -25,7 +25,7 @@ pub struct BuiltinBundle {
 }
 
 /// Every built-in bundle, in the order they must load.
-pub const BUILTIN_BUNDLES: [BuiltinBundle; 3] = [
+pub const BUILTIN_BUNDLES: [BuiltinBundle; 4] = [
     BuiltinBundle {
         name: "unchained.bundles.database",
         short: "database",
@@ -58,6 +58,18 @@ pub const BUILTIN_BUNDLES: [BuiltinBundle; 3] = [
         defaults: &[],
         requires: &["unchained.bundles.database", "unchained.bundles.session"],
         has_models: true,
+    },
+    BuiltinBundle {
+        name: "unchained.bundles.jobs",
+        short: "jobs",
+        krate: "unchained-jobs",
+        dir: "bundles/jobs",
+        features: &[],
+        defaults: &["postgres", "sqlite"],
+        // Jobs go to DATABASE_URL unless JOBS_URL says otherwise.
+        requires: &["unchained.bundles.database"],
+        // apalis creates its own tables when the app starts.
+        has_models: false,
     },
 ];
 

@@ -94,7 +94,9 @@ impl NewJob {
     /// The apalis task for this job.
     pub(crate) fn into_task(self) -> apalis_core::task::Task<Envelope> {
         let mut builder = apalis_core::task::builder::TaskBuilder::new(self.envelope)
-            .task_id(apalis_core::task::task_id::TaskId::from_ulid(self.id.ulid()))
+            .task_id(apalis_core::task::task_id::TaskId::from_ulid(
+                self.id.ulid(),
+            ))
             .max_attempts(self.max_attempts as usize);
         if let Some(at) = self.run_at {
             builder = builder.run_at_time(at);
@@ -120,7 +122,9 @@ impl Store {
         let masked = unchained::config::mask_url_password(url);
         let store = match kind {
             #[cfg(feature = "postgres")]
-            BackendKind::Postgres => Store::Postgres(postgres::Pg::open(url, shared, config).await?),
+            BackendKind::Postgres => {
+                Store::Postgres(postgres::Pg::open(url, shared, config).await?)
+            }
             #[cfg(feature = "sqlite")]
             BackendKind::Sqlite => Store::Sqlite(sqlite::Lite::open(url, shared, config).await?),
             #[allow(unreachable_patterns)]
@@ -177,7 +181,11 @@ impl Store {
     }
 
     /// The newest jobs of the queue with `status` (all when `None`).
-    pub async fn list(&self, status: Option<StatusFilter>, limit: u32) -> anyhow::Result<Vec<JobRow>> {
+    pub async fn list(
+        &self,
+        status: Option<StatusFilter>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<JobRow>> {
         match self {
             #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.list(status, limit).await,

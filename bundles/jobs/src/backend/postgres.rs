@@ -9,7 +9,9 @@ use apalis_postgres::{Config, PostgresStorage};
 use sqlx::PgPool;
 use sqlx::Row;
 
-use super::{DEAD, JobRow, NewJob, Pushed, StatusFilter, status_condition, status_word, stored_name};
+use super::{
+    DEAD, JobRow, NewJob, Pushed, StatusFilter, status_condition, status_word, stored_name,
+};
 use crate::config::JobsConfig;
 use crate::envelope::Envelope;
 use crate::id::JobId;
@@ -40,7 +42,9 @@ impl Pg {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await
-                .map_err(|e| anyhow::anyhow!("JOBS_URL = {masked}: cannot connect to PostgreSQL: {e}"))?,
+                .map_err(|e| {
+                    anyhow::anyhow!("JOBS_URL = {masked}: cannot connect to PostgreSQL: {e}")
+                })?,
         };
         PostgresStorage::setup(&pool).await.map_err(|e| {
             anyhow::anyhow!("JOBS_URL = {masked}: creating apalis' job tables failed: {e}")
@@ -66,15 +70,21 @@ impl Pg {
     }
 
     pub(super) async fn delay(&self, id: &JobId, delay: Duration) -> anyhow::Result<()> {
-        sqlx::query("UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1")
-            .bind(id.as_str())
-            .bind(delay.as_secs_f64())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(delay.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    pub(super) async fn list(&self, status: Option<StatusFilter>, limit: u32) -> anyhow::Result<Vec<JobRow>> {
+    pub(super) async fn list(
+        &self,
+        status: Option<StatusFilter>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<JobRow>> {
         let filter = status.map(status_condition).unwrap_or("TRUE");
         let sql = format!(
             "SELECT id, job, status, attempts, max_attempts, EXTRACT(EPOCH FROM run_at)::BIGINT AS run_at, \
@@ -121,18 +131,21 @@ impl Pg {
     pub(super) async fn purge(&self, done: bool, dead: bool) -> anyhow::Result<(u64, u64)> {
         let mut counts = (0, 0);
         if done {
-            counts.0 = sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'")
-                .bind(&self.queue)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            counts.0 =
+                sqlx::query("DELETE FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'")
+                    .bind(&self.queue)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
         }
         if dead {
-            counts.1 = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM apalis.jobs WHERE job_type = $1 AND {DEAD}")))
-                .bind(&self.queue)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            counts.1 = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM apalis.jobs WHERE job_type = $1 AND {DEAD}"
+            )))
+            .bind(&self.queue)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         }
         Ok(counts)
     }

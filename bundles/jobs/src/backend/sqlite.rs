@@ -11,7 +11,9 @@ use sqlx::Row;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
-use super::{DEAD, JobRow, NewJob, Pushed, StatusFilter, status_condition, status_word, stored_name};
+use super::{
+    DEAD, JobRow, NewJob, Pushed, StatusFilter, status_condition, status_word, stored_name,
+};
 use crate::config::JobsConfig;
 use crate::envelope::Envelope;
 use crate::id::JobId;
@@ -99,7 +101,11 @@ impl Lite {
         Ok(())
     }
 
-    pub(super) async fn list(&self, status: Option<StatusFilter>, limit: u32) -> anyhow::Result<Vec<JobRow>> {
+    pub(super) async fn list(
+        &self,
+        status: Option<StatusFilter>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<JobRow>> {
         let filter = status.map(status_condition).unwrap_or("1");
         let sql = format!(
             "SELECT id, job, status, attempts, max_attempts, run_at, last_result FROM Jobs \
@@ -152,11 +158,13 @@ impl Lite {
                 .rows_affected();
         }
         if dead {
-            counts.1 = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM Jobs WHERE job_type = ?1 AND {DEAD}")))
-                .bind(&self.queue)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            counts.1 = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM Jobs WHERE job_type = ?1 AND {DEAD}"
+            )))
+            .bind(&self.queue)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         }
         Ok(counts)
     }

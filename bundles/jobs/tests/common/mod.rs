@@ -76,7 +76,10 @@ impl Job for Flaky {
         ))
         .await?;
         let allowed = db
-            .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) AS c FROM allow"))
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS c FROM allow",
+            ))
             .await?
             .and_then(|row| row.try_get::<i64>("", "c").ok())
             .unwrap_or(0);
@@ -129,7 +132,10 @@ pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 impl TestDb {
     pub async fn postgres() -> TestDb {
-        let name = format!("jobs_{}", ulid::Ulid::generate().to_string().to_ascii_lowercase());
+        let name = format!(
+            "jobs_{}",
+            ulid::Ulid::generate().to_string().to_ascii_lowercase()
+        );
         let admin = Database::connect(PG_ADMIN).await.unwrap();
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
@@ -166,7 +172,9 @@ impl TestDb {
         db.execute_unprepared("CREATE TABLE runs (id TEXT NOT NULL, n BIGINT NOT NULL, attempt BIGINT NOT NULL, at_ms BIGINT)")
             .await
             .unwrap();
-        db.execute_unprepared("CREATE TABLE allow (x INTEGER)").await.unwrap();
+        db.execute_unprepared("CREATE TABLE allow (x INTEGER)")
+            .await
+            .unwrap();
     }
 
     /// `SELECT <expr>` as an i64.
@@ -193,7 +201,11 @@ pub async fn build_app(
     url: &str,
     settings: &[(String, serde_json::Value)],
 ) -> Result<unchained::App, unchained::Error> {
-    let bundles: Vec<Arc<dyn Bundle>> = vec![Arc::new(DatabaseBundle), Arc::new(JobsBundle), Arc::new(TestApp)];
+    let bundles: Vec<Arc<dyn Bundle>> = vec![
+        Arc::new(DatabaseBundle),
+        Arc::new(JobsBundle),
+        Arc::new(TestApp),
+    ];
     let url = url.to_owned();
     let settings = settings.to_vec();
     unchained::app::build_with(
@@ -212,7 +224,10 @@ pub async fn build_app(
 
 /// Settings as the worker process receives them.
 pub fn settings(pairs: &[(&str, serde_json::Value)]) -> Vec<(String, serde_json::Value)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 /// A running worker process.
@@ -253,7 +268,11 @@ impl WorkerProcess {
     /// SIGTERM, then waits for the exit; returns whether it exited 0.
     pub async fn terminate(mut self) -> bool {
         let pid = self.child.id().unwrap().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
         let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
             .expect("the worker stops within 30 s of SIGTERM")
@@ -270,7 +289,10 @@ where
 {
     let start = Instant::now();
     while !check().await {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
