@@ -23,6 +23,9 @@ use crate::store::{
 /// The bundle's name in `unchained.toml`.
 pub const BUNDLE_NAME: &str = "unchained.bundles.session";
 
+/// The jobs bundle's name: when listed, it runs the periodic cleanup.
+const JOBS_BUNDLE: &str = "unchained.bundles.jobs";
+
 /// The database bundle's name, needed by `SESSION_TYPE = "sqlalchemy"`.
 pub const DATABASE_BUNDLE: &str = "unchained.bundles.database";
 
@@ -333,7 +336,10 @@ impl Bundle for SessionBundle {
     }
 
     async fn after_build(&self, app: &App) -> anyhow::Result<()> {
+        // With the jobs bundle listed, the cleanup is its `session.cleanup`
+        // job (once per interval for the whole app), not a loop per process.
         if let Some(manager) = app.state().service::<SessionManager>()
+            && !app.state().bundles().contains(&JOBS_BUNDLE)
             && let Some(every) = manager.config().cleanup_interval
         {
             manager.spawn_cleanup_task(every);

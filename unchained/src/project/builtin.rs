@@ -71,6 +71,18 @@ pub const BUILTIN_BUNDLES: [BuiltinBundle; 4] = [
         requires: &["unchained.bundles.database", "unchained.bundles.session"],
         has_models: true,
     },
+    BuiltinBundle {
+        name: "unchained.bundles.jobs",
+        short: "jobs",
+        krate: "unchained-jobs",
+        dir: "bundles/jobs",
+        features: &[],
+        defaults: &["postgres", "sqlite"],
+        // Jobs go to DATABASE_URL unless JOBS_URL says otherwise.
+        requires: &["unchained.bundles.database"],
+        // apalis creates its own tables when the app starts.
+        has_models: false,
+    },
 ];
 
 /// The built-in bundle called `name`, by full or short name.

@@ -1,0 +1,148 @@
+//! [`JobsBundle`]: `unchained.bundles.jobs`: the [`Jobs`] service from
+//! config, the `worker` and `jobs` commands.
+
+use unchained::App;
+use unchained::bundle::BundleCli;
+use unchained::prelude::*;
+
+use crate::backend::Store;
+use crate::command::JobsCommand;
+use crate::config::{JobsConfig, backend_kind};
+use crate::schedule::{Schedule, When};
+use crate::service::Jobs;
+
+/// The bundle's name in `unchained.toml`.
+pub const BUNDLE_NAME: &str = "unchained.bundles.jobs";
+
+/// The database bundle, whose `DATABASE_URL` is the default `JOBS_URL`.
+pub const DATABASE_BUNDLE: &str = "unchained.bundles.database";
+
+/// Background jobs for an Unchained app.
+///
+/// ```toml
+/// bundles = ["unchained.bundles.database", "unchained.bundles.jobs", "app"]
+///
+/// [default]
+/// JOBS_MAX_ATTEMPTS = 5
+/// JOBS_SCHEDULE = [{ job = "reports.daily", cron = "0 0 6 * * *" }]
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JobsBundle;
+
+/// The typed config, checked.
+pub fn read_config(config: &Config) -> anyhow::Result<JobsConfig> {
+    let jobs: JobsConfig = config.extract()?;
+    jobs.validate().map_err(anyhow::Error::msg)?;
+    for entry in &jobs.schedule {
+        if crate::job::find(&entry.job).is_none() {
+            anyhow::bail!(
+                "JOBS_SCHEDULE names job {:?}, which no register_job! registers; registered jobs: {}",
+                entry.job,
+                crate::job::names().join(", ")
+            );
+        }
+    }
+    Ok(jobs)
+}
+
+/// `JOBS_URL`, or `DATABASE_URL` when the database bundle is listed;
+/// `None` when neither is set (fine in inline mode only).
+pub fn resolve_url(
+    config: &Config,
+    jobs: &JobsConfig,
+    has_database: bool,
+) -> anyhow::Result<Option<String>> {
+    if let Some(url) = &jobs.url {
+        return Ok(Some(url.clone()));
+    }
+    if !has_database {
+        return Ok(None);
+    }
+    let url: String = config.get("DATABASE_URL")?;
+    backend_kind(&url).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nhint: JOBS_URL is unset, so jobs would go to DATABASE_URL; set JOBS_URL to a PostgreSQL or SQLite database"
+        )
+    })?;
+    Ok(Some(url))
+}
+
+/// Every schedule the worker of `state` runs: `JOBS_SCHEDULE`,
+/// `register_schedule!` and the session cleanup.
+pub fn schedules(state: &AppState) -> anyhow::Result<Vec<Schedule>> {
+    let config = read_config(state.config())?;
+    let mut all = Vec::new();
+    for entry in &config.schedule {
+        let when = crate::schedule::parse_cron(&entry.cron).map_err(anyhow::Error::msg)?;
+        all.push(Schedule {
+            name: entry.name.clone().unwrap_or_else(|| entry.job.clone()),
+            when: When::Cron(Box::new(when)),
+            envelope: crate::Envelope {
+                name: entry.job.clone(),
+                payload: entry.payload.clone(),
+            },
+        });
+    }
+    all.extend(crate::schedule::registered().map_err(anyhow::Error::msg)?);
+    all.extend(crate::session_cleanup::schedule(state));
+    Ok(all)
+}
+
+#[unchained::bundle]
+impl Bundle for JobsBundle {
+    fn name(&self) -> &'static str {
+        BUNDLE_NAME
+    }
+
+    fn config_defaults(&self, env: Environment) -> ConfigDefaults {
+        ConfigDefaults::from_struct(&JobsConfig {
+            // Tests see a job's effect before the request returns, without
+            // a worker process.
+            inline: env == Environment::Test,
+            ..JobsConfig::default()
+        })
+    }
+
+    fn validate_config(&self, config: &Config) -> anyhow::Result<()> {
+        read_config(config)?;
+        Ok(())
+    }
+
+    fn cli(&self) -> Option<BundleCli> {
+        Some(BundleCli::of::<JobsCommand>())
+    }
+
+    fn provides(&self) -> Vec<ServiceType> {
+        vec![ServiceType::of::<Jobs>()]
+    }
+
+    async fn before_build(&self, ctx: &mut BuildContext) -> anyhow::Result<()> {
+        let config = read_config(ctx.config())?;
+        let has_database = ctx.has_bundle(DATABASE_BUNDLE);
+        let url = resolve_url(ctx.config(), &config, has_database)?;
+        let store = match url {
+            Some(url) => {
+                // The same database as SeaORM's: share its pool.
+                let database_url = ctx.config().get::<String>("DATABASE_URL").ok();
+                let shared = (database_url.as_deref() == Some(url.as_str()))
+                    .then(|| ctx.get::<sea_orm::DatabaseConnection>())
+                    .flatten();
+                Some(Store::open(&url, shared, &config).await?)
+            }
+            None if config.inline => None,
+            None => anyhow::bail!(
+                "the jobs bundle has no job store: set JOBS_URL (postgres://... or sqlite:...), list \
+                 \"{DATABASE_BUNDLE}\" before \"{BUNDLE_NAME}\" to use DATABASE_URL, or set JOBS_INLINE = true"
+            ),
+        };
+        ctx.insert(Jobs::new(store, config));
+        Ok(())
+    }
+
+    async fn after_build(&self, app: &App) -> anyhow::Result<()> {
+        if let Some(jobs) = app.state().service::<Jobs>() {
+            jobs.attach(app.state().clone());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,342 @@
+//! The worker: an apalis worker on the queue's envelope type that finds
+//! each job's handler by name, logs one line per run, schedules retries
+//! with backoff, runs the cron loop, and stops gracefully.
+//!
+//! Shutdown: on the signal the worker stops fetching (apalis hands jobs it
+//! fetched but did not start back to the queue), lets running jobs finish
+//! for the grace period, then hands back what still runs (pending again,
+//! the interrupted run counted as an attempt) and returns.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use apalis::prelude::{Attempt, BoxDynError, Data, TaskId, WorkerBuilder, WorkerBuilderExt};
+use apalis_core::error::AbortError;
+use unchained::state::AppState;
+
+use crate::backend::{NewJob, Pushed, Store};
+use crate::config::JobsConfig;
+use crate::envelope::Envelope;
+use crate::id::JobId;
+use crate::job::{self, JobContext, JobEntry, PayloadError};
+use crate::schedule::Schedule;
+use crate::service::Jobs;
+
+/// How `unchained worker` runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Jobs run at once (`--concurrency`, else `JOBS_CONCURRENCY`).
+    pub concurrency: usize,
+    /// The queue (`--queue`, else `JOBS_QUEUE`).
+    pub queue: String,
+    /// How long running jobs may finish after the stop signal
+    /// (`--grace`, else `JOBS_SHUTDOWN_GRACE`).
+    pub grace: Duration,
+}
+
+impl WorkerOptions {
+    /// The options `config` gives.
+    pub fn from_config(config: &JobsConfig) -> Self {
+        WorkerOptions {
+            concurrency: config.concurrency,
+            queue: config.queue.clone(),
+            grace: Duration::from_secs(config.shutdown_grace),
+        }
+    }
+}
+
+/// What every run of the handler needs.
+#[derive(Clone)]
+struct Dispatch {
+    state: AppState,
+    store: Store,
+    config: JobsConfig,
+}
+
+/// Runs jobs of the app `state` until `shutdown` completes, then stops
+/// gracefully (see the module docs).
+pub async fn run(
+    state: AppState,
+    options: WorkerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let jobs = state.service::<Jobs>().cloned().ok_or_else(|| {
+        anyhow::anyhow!("the worker needs the jobs bundle: add \"unchained.bundles.jobs\" to bundles in unchained.toml")
+    })?;
+    let store = jobs
+        .store()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the worker needs a job store: set JOBS_URL (or list the database bundle)"
+            )
+        })?
+        .with_queue(&options.queue);
+    let config = jobs.config().clone();
+    let name = format!("worker-{}-{}", std::process::id(), ulid::Ulid::generate());
+    let schedules = crate::bundle::schedules(&state)?;
+    tracing::info!(
+        target: "unchained_jobs",
+        worker = %name,
+        queue = %options.queue,
+        concurrency = options.concurrency,
+        schedules = schedules.len(),
+        "worker started"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(run_schedules(
+        store.clone(),
+        config.clone(),
+        schedules,
+        stop_rx.clone(),
+    ));
+    let dispatch = Dispatch {
+        state,
+        store: store.clone(),
+        config: config.clone(),
+    };
+    let signal = {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+            Ok::<(), apalis_core::error::WorkerError>(())
+        }
+    };
+    let heartbeat = Duration::from_secs((config.visibility_timeout / 2).max(1));
+    let batch = options.concurrency.max(1);
+    let poll = Duration::from_millis(config.poll_interval_ms);
+    let worker = run_apalis(&store, &name, batch, heartbeat, poll, dispatch, signal);
+    tokio::pin!(worker);
+
+    let mut outcome = tokio::select! {
+        result = &mut worker => Some(result),
+        () = shutdown => None,
+    };
+    if outcome.is_none() {
+        tracing::info!(
+            target: "unchained_jobs",
+            worker = %name,
+            grace_s = options.grace.as_secs_f64(),
+            "stopping: no new jobs; running jobs may finish within the grace period"
+        );
+        let _ = stop_tx.send(true);
+        outcome = tokio::time::timeout(options.grace, &mut worker).await.ok();
+        if outcome.is_none() {
+            tracing::warn!(target: "unchained_jobs", worker = %name, "grace period over: handing running jobs back");
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = scheduler.await;
+    // Whatever this worker still holds goes back to the queue now rather
+    // than after the visibility timeout.
+    let handed_back = store.hand_back(&name).await?;
+    if handed_back > 0 {
+        tracing::info!(target: "unchained_jobs", worker = %name, jobs = handed_back, "handed back to the queue");
+    }
+    match outcome {
+        Some(Err(e)) => Err(anyhow::anyhow!("the worker stopped on an error: {e}")),
+        _ => {
+            tracing::info!(target: "unchained_jobs", worker = %name, "worker stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Builds and runs the apalis worker on the store's backend.
+async fn run_apalis(
+    store: &Store,
+    name: &str,
+    concurrency: usize,
+    heartbeat: Duration,
+    poll: Duration,
+    dispatch: Dispatch,
+    signal: impl Future<Output = Result<(), apalis_core::error::WorkerError>> + Send + 'static,
+) -> Result<(), apalis_core::error::WorkerError> {
+    use apalis_core::backend::ext::BackendExt;
+    use apalis_core::backend::ext::poll_strategy::Strategy;
+    match store {
+        #[cfg(feature = "postgres")]
+        Store::Postgres(pg) => {
+            let config = apalis_postgres::Config::default()
+                .batch_size(concurrency)
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(2);
+            let backend = pg
+                .storage(config)
+                .poll_with_strategy(Strategy::new().interval(poll));
+            WorkerBuilder::new(name)
+                .backend(backend)
+                .data(dispatch)
+                .concurrency(concurrency)
+                .build(handle)
+                .run_until(signal)
+                .await
+        }
+        #[cfg(feature = "sqlite")]
+        Store::Sqlite(lite) => {
+            let config = apalis_sqlite::Config::default()
+                .batch_size(concurrency)
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(2);
+            let backend = lite
+                .storage(config)
+                .poll_with_strategy(Strategy::new().interval(poll));
+            WorkerBuilder::new(name)
+                .backend(backend)
+                .data(dispatch)
+                .concurrency(concurrency)
+                .build(handle)
+                .run_until(signal)
+                .await
+        }
+    }
+}
+
+/// The apalis handler of every job of the queue.
+async fn handle(
+    envelope: Envelope,
+    task_id: TaskId,
+    attempt: Attempt,
+    dispatch: Data<Dispatch>,
+) -> Result<(), BoxDynError> {
+    let id = JobId::from_stored(task_id.to_string());
+    let attempt = u32::try_from(attempt.current()).unwrap_or(u32::MAX);
+    let Some(entry) = job::find(&envelope.name) else {
+        // Retrying cannot help: the job is killed (dead) at once.
+        tracing::error!(
+            target: "unchained_jobs",
+            job = %envelope.name, id = %id, attempt,
+            "unknown job: no register_job! for this name in this build (known: {}); dead",
+            job::names().join(", ")
+        );
+        return Err(Box::new(AbortError::new(format!(
+            "unknown job {:?}: no register_job! for it in the worker's build",
+            envelope.name
+        ))));
+    };
+    let ctx = JobContext::new(dispatch.state.clone(), id.clone(), attempt);
+    let started = Instant::now();
+    let result = (entry.run)(envelope.payload, ctx).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let Err(error) = result else {
+        tracing::info!(target: "unchained_jobs", job = entry.name, id = %id, attempt, ms, outcome = "done", "job done");
+        return Ok(());
+    };
+    let max = max_attempts(entry, &dispatch.config);
+    if error.downcast_ref::<PayloadError>().is_some() {
+        tracing::error!(target: "unchained_jobs", job = entry.name, id = %id, attempt, ms, outcome = "dead", "job failed: {error:#}");
+        return Err(Box::new(AbortError::new(format!("{error:#}"))));
+    }
+    if attempt < max {
+        let wait = dispatch.config.backoff(attempt);
+        if let Err(e) = dispatch.store.delay(&id, wait).await {
+            tracing::warn!(target: "unchained_jobs", job = entry.name, id = %id, "could not delay the retry: {e:#}");
+        }
+        tracing::warn!(
+            target: "unchained_jobs",
+            job = entry.name, id = %id, attempt, ms, outcome = "retry", retry_in_s = wait.as_secs(),
+            "job failed: {error:#}"
+        );
+    } else {
+        tracing::error!(
+            target: "unchained_jobs",
+            job = entry.name, id = %id, attempt, ms, outcome = "dead",
+            "job failed its last attempt ({attempt} of {max}): {error:#}; `unchained jobs retry {id}` runs it again"
+        );
+    }
+    Err(error.into())
+}
+
+/// Runs allowed for `entry`'s jobs.
+fn max_attempts(entry: &JobEntry, config: &JobsConfig) -> u32 {
+    (entry.max_attempts)().unwrap_or(config.max_attempts).max(1)
+}
+
+/// One inline run (see [`Jobs`]), logged like a worker's.
+pub(crate) async fn run_logged(
+    entry: &'static JobEntry,
+    payload: serde_json::Value,
+    ctx: JobContext,
+) -> anyhow::Result<()> {
+    let id = ctx.id().clone();
+    let started = Instant::now();
+    let result = (entry.run)(payload, ctx).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(()) => {
+            tracing::info!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "done", "job done (inline)")
+        }
+        Err(e) => {
+            tracing::error!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "failed", "job failed (inline): {e:#}")
+        }
+    }
+    result
+}
+
+/// Enqueues each schedule's ticks until `stop` turns true.
+async fn run_schedules(
+    store: Store,
+    config: JobsConfig,
+    schedules: Vec<Schedule>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    if schedules.is_empty() {
+        return;
+    }
+    loop {
+        let now = chrono::Utc::now();
+        let Some((at, due)) = next_ticks(&schedules, now) else {
+            return;
+        };
+        let wait = (at - now).to_std().unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for schedule in due {
+            let max = job::find(&schedule.envelope.name)
+                .map(|entry| max_attempts(entry, &config))
+                .unwrap_or(config.max_attempts);
+            let pushed = store
+                .push(NewJob {
+                    id: JobId::generate(),
+                    envelope: schedule.envelope.clone(),
+                    max_attempts: max,
+                    run_at: None,
+                    idempotency_key: Some(schedule.key(at)),
+                })
+                .await;
+            match pushed {
+                Ok(Pushed::New) => {
+                    tracing::info!(target: "unchained_jobs", schedule = %schedule.name, tick = at.timestamp(), "scheduled job enqueued")
+                }
+                Ok(Pushed::Duplicate) => {
+                    tracing::debug!(target: "unchained_jobs", schedule = %schedule.name, tick = at.timestamp(), "tick already enqueued by another worker")
+                }
+                Err(e) => {
+                    tracing::error!(target: "unchained_jobs", schedule = %schedule.name, "enqueueing the scheduled job failed: {e:#}")
+                }
+            }
+        }
+    }
+}
+
+/// The earliest tick after `now` and the schedules due then.
+fn next_ticks(
+    schedules: &[Schedule],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<(chrono::DateTime<chrono::Utc>, Vec<&Schedule>)> {
+    let ticks: Vec<_> = schedules
+        .iter()
+        .filter_map(|s| s.next_after(now).map(|at| (at, s)))
+        .collect();
+    let at = ticks.iter().map(|(at, _)| *at).min()?;
+    Some((
+        at,
+        ticks
+            .into_iter()
+            .filter(|(t, _)| *t == at)
+            .map(|(_, s)| s)
+            .collect(),
+    ))
+}
