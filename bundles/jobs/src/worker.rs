@@ -153,7 +153,6 @@ async fn run_apalis(
     signal: impl Future<Output = Result<(), apalis_core::error::WorkerError>> + Send + 'static,
 ) -> Result<(), apalis_core::error::WorkerError> {
     use apalis_core::backend::ext::BackendExt;
-    use apalis_core::backend::ext::poll_strategy::Strategy;
     match store {
         #[cfg(feature = "postgres")]
         Store::Postgres(pg) => {
@@ -163,7 +162,7 @@ async fn run_apalis(
                 .missed_heartbeats(2);
             let backend = pg
                 .storage(config)
-                .poll_with_strategy(Strategy::new().interval(poll));
+                .poll_with_strategy(crate::poll::EveryInterval::new(poll));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
@@ -180,7 +179,7 @@ async fn run_apalis(
                 .missed_heartbeats(2);
             let backend = lite
                 .storage(config)
-                .poll_with_strategy(Strategy::new().interval(poll));
+                .poll_with_strategy(crate::poll::EveryInterval::new(poll));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
