@@ -119,7 +119,11 @@ async fn time(router: &Router, path: &'static str) -> Duration {
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{path}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
     start.elapsed()
 }
 
