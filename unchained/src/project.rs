@@ -18,11 +18,12 @@ pub use sync::sync_dependencies;
 pub const MANIFEST: &str = "unchained.toml";
 
 /// Crates of the bundles that ship with Unchained, by bundle name.
-pub const BUILTIN_BUNDLE_CRATES: [(&str, &str); 4] = [
+pub const BUILTIN_BUNDLE_CRATES: [(&str, &str); 5] = [
     ("unchained.bundles.database", "unchained-database"),
     ("unchained.bundles.session", "unchained-session"),
     ("unchained.bundles.mail", "unchained-mail"),
     ("unchained.bundles.security", "unchained-security"),
+    ("unchained.bundles.jobs", "unchained-jobs"),
 ];
 
 /// Finding or reading a project failed.

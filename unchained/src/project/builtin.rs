@@ -25,7 +25,7 @@ pub struct BuiltinBundle {
 }
 
 /// Every built-in bundle, in the order they must load.
-pub const BUILTIN_BUNDLES: [BuiltinBundle; 4] = [
+pub const BUILTIN_BUNDLES: [BuiltinBundle; 5] = [
     BuiltinBundle {
         name: "unchained.bundles.database",
         short: "database",

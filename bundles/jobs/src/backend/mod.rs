@@ -1,5 +1,5 @@
-//! [`Store`]: the engine backend jobs live in (apalis' PostgreSQL or
-//! SQLite storage), and what the bundle does to it besides apalis' own
+//! [`Store`]: the engine backend jobs live in (apalis' PostgreSQL, SQLite
+//! or Redis storage), and what the bundle does to it besides apalis' own
 //! push and fetch: backoff, listing, retrying and purging by status.
 //!
 //! Statuses are apalis' (`Pending`, `Queued`, `Running`, `Done`, `Failed`,
@@ -7,10 +7,13 @@
 //! with no attempt left, or `Killed` (a job that must not be retried,
 //! e.g. an unknown name). The queries here read and write apalis' tables
 //! (`apalis.jobs` / `Jobs`); they only touch the columns apalis' own
-//! queries use the same way.
+//! queries use the same way. Redis keeps statuses differently (sets and
+//! lists per status): see [`redis`].
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -29,6 +32,9 @@ pub enum Store {
     /// apalis-sqlite.
     #[cfg(feature = "sqlite")]
     Sqlite(sqlite::Lite),
+    /// apalis-redis.
+    #[cfg(feature = "redis")]
+    Redis(redis::Rd),
 }
 
 /// A job status as the CLI names it.
@@ -127,6 +133,8 @@ impl Store {
             }
             #[cfg(feature = "sqlite")]
             BackendKind::Sqlite => Store::Sqlite(sqlite::Lite::open(url, shared, config).await?),
+            #[cfg(feature = "redis")]
+            BackendKind::Redis => Store::Redis(redis::Rd::open(url, config).await?),
             #[allow(unreachable_patterns)]
             other => anyhow::bail!(
                 "JOBS_URL = {masked}: this build of unchained-jobs leaves out the {other:?} backend; \
@@ -143,6 +151,8 @@ impl Store {
             Store::Postgres(s) => &s.queue,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => &s.queue,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => &s.queue,
         }
     }
 
@@ -154,6 +164,8 @@ impl Store {
             Store::Postgres(s) => s.queue = queue.to_owned(),
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.queue = queue.to_owned(),
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.queue = queue.to_owned(),
         }
         store
     }
@@ -165,6 +177,8 @@ impl Store {
             Store::Postgres(s) => s.push(job).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.push(job).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.push(job).await,
         }
     }
 
@@ -177,6 +191,8 @@ impl Store {
             Store::Postgres(s) => s.delay(id, delay).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.delay(id, delay).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.delay(id, delay).await,
         }
     }
 
@@ -191,6 +207,8 @@ impl Store {
             Store::Postgres(s) => s.list(status, limit).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.list(status, limit).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.list(status, limit).await,
         }
     }
 
@@ -202,6 +220,8 @@ impl Store {
             Store::Postgres(s) => s.retry(id).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.retry(id).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.retry(id).await,
         }
     }
 
@@ -212,6 +232,21 @@ impl Store {
             Store::Postgres(s) => s.purge(done, dead).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.purge(done, dead).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.purge(done, dead).await,
+        }
+    }
+
+    /// Whether a job's last failed run must end as apalis' `Killed`: Redis
+    /// files a `Failed` job as dead only after 25 runs whatever its
+    /// maximum, so the worker kills the last run to send it to the dead
+    /// set. The SQL backends read `attempts >= max_attempts` as dead.
+    pub fn kills_last_failure(&self) -> bool {
+        match self {
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
         }
     }
 
@@ -223,6 +258,8 @@ impl Store {
             Store::Postgres(s) => s.hand_back(worker).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.hand_back(worker).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.hand_back(worker).await,
         }
     }
 }
