@@ -240,8 +240,10 @@ async fn run_apalis(
     }
 }
 
-/// Every heartbeat, hands the jobs of workers silent for the visibility
-/// timeout back to the queue (Redis; the SQL backends do it in apalis).
+/// Every heartbeat (Redis): schedules recorded retries whose worker died
+/// before it could, and hands the jobs of workers silent for the
+/// visibility timeout back to the queue (the SQL backends do the latter
+/// in apalis).
 #[cfg(feature = "redis")]
 async fn sweep_orphans(
     rd: crate::backend::redis::Rd,
@@ -253,6 +255,9 @@ async fn sweep_orphans(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if let Err(e) = rd.promote_backoffs(None).await {
+            tracing::warn!(target: "unchained_jobs", worker = %me, "scheduling recorded retries failed: {e:#}");
+        }
         match rd.recover_orphans(&me, visibility).await {
             Ok(0) => {}
             Ok(jobs) => {
@@ -303,7 +308,10 @@ async fn handle(
     if attempt < max {
         let wait = dispatch.config.backoff(attempt);
         if let Err(e) = dispatch.store.delay(&id, wait).await {
-            tracing::warn!(target: "unchained_jobs", job = entry.name, id = %id, "could not delay the retry: {e:#}");
+            tracing::warn!(
+                target: "unchained_jobs", job = entry.name, id = %id,
+                "could not delay the retry: {e:#}; on Redis the job stays dead (`unchained jobs retry {id}` runs it)"
+            );
         }
         tracing::warn!(
             target: "unchained_jobs",
@@ -316,9 +324,9 @@ async fn handle(
             job = entry.name, id = %id, attempt, ms, outcome = "dead",
             "job failed its last attempt ({attempt} of {max}): {error:#}; `unchained jobs retry {id}` runs it again"
         );
-        if dispatch.store.kills_last_failure() {
-            return Err(Box::new(AbortError::new(format!("{error:#}"))));
-        }
+    }
+    if dispatch.store.kills_failed_runs() {
+        return Err(Box::new(AbortError::new(format!("{error:#}"))));
     }
     Err(error.into())
 }

@@ -237,11 +237,14 @@ impl Store {
         }
     }
 
-    /// Whether a job's last failed run must end as apalis' `Killed`: Redis
-    /// files a `Failed` job as dead only after 25 runs whatever its
-    /// maximum, so the worker kills the last run to send it to the dead
-    /// set. The SQL backends read `attempts >= max_attempts` as dead.
-    pub fn kills_last_failure(&self) -> bool {
+    /// Whether every failed run must end as apalis' `Killed`. Redis: a
+    /// killed run goes to the dead set, where no worker fetches it, and
+    /// [`Store::delay`] moves a retry from there to its backoff (apalis
+    /// would retry a `Failed` run `attempt` seconds later, up to 25 runs,
+    /// whatever its maximum). The SQL backends keep `Failed` runs with
+    /// attempts left for their backoff and read `attempts >= max_attempts`
+    /// as dead.
+    pub fn kills_failed_runs(&self) -> bool {
         match self {
             #[cfg(feature = "redis")]
             Store::Redis(_) => true,

@@ -12,9 +12,11 @@
 //! without rewriting it.
 //!
 //! What the bundle adds, in small Lua scripts (each one atomic):
-//! - the backoff: apalis reschedules a failed job `attempt` seconds out;
-//!   [`Rd::delay`] moves it to the bundle's backoff once apalis has
-//!   recorded the failure;
+//! - retries with the bundle's backoff and `max_attempts` (apalis-redis
+//!   retries a `Failed` run `attempt` seconds later, up to 25 runs): every
+//!   failed run ends as `Killed`, which apalis files in the dead set, and
+//!   a run with attempts left is moved from there to the scheduled set at
+//!   its backoff ([`Rd::delay`]);
 //! - orphan recovery at `JOBS_VISIBILITY_TIMEOUT` that counts the lost run
 //!   as an attempt (apalis' own sweep, kept as a backstop at twice the
 //!   timeout, does not);
@@ -111,45 +113,73 @@ impl Rd {
         })
     }
 
-    /// Reschedules failed job `id` `delay` from now. The worker calls this
-    /// before apalis records the failure (which schedules the job
-    /// `attempt` seconds out), so the move waits, in the background, until
-    /// that record is there; it gives up when the job has moved on.
+    /// Schedules failed job `id`'s next run `delay` from now.
+    ///
+    /// The worker calls this before it ends the run as apalis' `Killed`,
+    /// which apalis files in the dead set: a dead job is never fetched, so
+    /// no worker can run it before its backoff is over. (apalis would
+    /// file a `Failed` run for a retry `attempt` seconds out, and a move
+    /// made after that could come too late.) This records the wanted
+    /// time in the `:backoff` hash, then, in the background, moves the job
+    /// from the dead set to the scheduled set as soon as apalis has filed
+    /// it. If this process dies first, any worker's sweep (every
+    /// heartbeat) makes the move.
     pub(super) async fn delay(&self, id: &JobId, delay: Duration) -> anyhow::Result<()> {
-        let rd = self.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            let at = unix_now() + delay.as_secs();
-            for _ in 0..400 {
-                match rd.reschedule_failed(&id, at).await {
-                    Ok(Reschedule::Waiting) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    Ok(Reschedule::Done | Reschedule::Moved) => return,
-                    Err(e) => {
-                        tracing::warn!(target: "unchained_jobs", id = %id, "could not delay the retry: {e:#}");
-                        return;
-                    }
-                }
-            }
-            tracing::warn!(target: "unchained_jobs", id = %id, "the failure was not recorded within 4 s; the retry keeps apalis' delay");
-        });
-        Ok(())
-    }
-
-    async fn reschedule_failed(&self, id: &JobId, at: u64) -> anyhow::Result<Reschedule> {
-        let config = self.config();
         let mut conn = self.conn.clone();
-        let outcome: i64 = Script::new(RESCHEDULE_FAILED)
-            .key(config.scheduled_jobs_set())
+        // Whole seconds, rounded up: apalis promotes a scheduled job once
+        // the current whole second reaches its score.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let at = (now + delay).as_secs_f64().ceil() as u64;
+        let () = Script::new(RECORD_BACKOFF)
+            .key(self.backoff_key())
             .key(self.meta_key(id.as_str()))
             .arg(id.as_str())
             .arg(at)
             .invoke_async(&mut conn)
             .await?;
-        Ok(match outcome {
-            1 => Reschedule::Done,
-            2 => Reschedule::Moved,
-            _ => Reschedule::Waiting,
-        })
+        let rd = self.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            // apalis files the result at its worker's next poll.
+            for _ in 0..500 {
+                match rd.promote_backoffs(Some(id.as_str())).await {
+                    Ok(0) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(target: "unchained_jobs", id = %id, "could not schedule the retry now (the sweep will): {e:#}");
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Moves dead jobs with a recorded backoff to the scheduled set: job
+    /// `only`, or every one. Returns how many moved, or for `only`, 1 also
+    /// when its record turned out stale (nothing more to wait for).
+    pub async fn promote_backoffs(&self, only: Option<&str>) -> anyhow::Result<u64> {
+        let config = self.config();
+        let mut conn = self.conn.clone();
+        let script = Script::new(PROMOTE_BACKOFFS);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.backoff_key())
+            .key(config.dead_jobs_set())
+            .key(config.scheduled_jobs_set())
+            .key(config.job_meta_hash());
+        if let Some(id) = only {
+            invocation.arg(id);
+        }
+        Ok(invocation.invoke_async(&mut conn).await?)
+    }
+
+    /// `<namespace>:backoff`: job id → `run_at:attempt` of failed runs
+    /// waiting to be rescheduled (the bundle's key, not apalis').
+    fn backoff_key(&self) -> String {
+        format!("{}:backoff", self.namespace())
     }
 
     fn meta_key(&self, id: &str) -> String {
@@ -219,6 +249,7 @@ impl Rd {
             .key(config.dead_jobs_set())
             .key(config.scheduled_jobs_set())
             .key(self.meta_key(id.as_str()))
+            .key(self.backoff_key())
             .arg(id.as_str())
             .arg(unix_now())
             .invoke_async(&mut conn)
@@ -239,6 +270,7 @@ impl Rd {
                     .key(set)
                     .key(config.job_data_hash())
                     .key(config.job_meta_hash())
+                    .key(self.backoff_key())
                     .invoke_async(&mut conn)
                     .await?;
             }
@@ -281,16 +313,6 @@ impl Rd {
     }
 }
 
-/// What [`Rd::reschedule_failed`] found.
-enum Reschedule {
-    /// apalis has not recorded the failure yet.
-    Waiting,
-    /// Moved to the backoff.
-    Done,
-    /// The job is no longer a scheduled failure: nothing to do.
-    Moved,
-}
-
 /// A meta field from HGETALL's flat `[field, value, ...]`.
 fn field<'a>(meta: &'a [String], name: &str) -> Option<&'a str> {
     meta.chunks_exact(2)
@@ -329,17 +351,46 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// KEYS: scheduled set, the job's meta hash. ARGV: id, run at.
-/// 1: moved; 2: not a scheduled failure any more; 0: not recorded yet.
-const RESCHEDULE_FAILED: &str = r"
-local status = redis.call('HGET', KEYS[2], 'status')
-if status == 'Running' then return 0 end
-if status == 'Failed' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
-  redis.call('HSET', KEYS[2], 'run_at', ARGV[2])
-  return 1
+/// KEYS: backoff hash, the job's meta hash. ARGV: id, run at. The run
+/// now failing is the stored attempts + 1 (apalis writes it back when it
+/// files the result).
+const RECORD_BACKOFF: &str = r"
+local attempt = (tonumber(redis.call('HGET', KEYS[2], 'attempts')) or 0) + 1
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. attempt)
+";
+
+/// KEYS: backoff hash, dead set, scheduled set, meta prefix. ARGV:
+/// (optional) the one job to look at. A record whose job is dead with the
+/// recorded attempt moves it; one whose run apalis has not filed yet
+/// (attempts still one less, status `Pending`/`Running`) waits; any other
+/// (the job moved on: run again after a crash, purged) is dropped.
+const PROMOTE_BACKOFFS: &str = r"
+local ids
+if ARGV[1] then ids = {ARGV[1]} else ids = redis.call('HKEYS', KEYS[1]) end
+local done = 0
+for _, id in ipairs(ids) do
+  local record = redis.call('HGET', KEYS[1], id)
+  if not record then
+    if ARGV[1] then done = done + 1 end
+  else
+    local at, attempt = string.match(record, '^(%d+):(%d+)$')
+    local meta = KEYS[4] .. ':' .. id
+    local status = redis.call('HGET', meta, 'status')
+    local filed = tonumber(redis.call('HGET', meta, 'attempts')) or -1
+    attempt = tonumber(attempt)
+    if redis.call('SISMEMBER', KEYS[2], id) == 1 and filed == attempt then
+      redis.call('SREM', KEYS[2], id)
+      redis.call('ZADD', KEYS[3], at, id)
+      redis.call('HSET', meta, 'status', 'Failed', 'run_at', at)
+      redis.call('HDEL', KEYS[1], id)
+      done = done + 1
+    elseif not (filed == attempt - 1 and (status == 'Pending' or status == 'Running')) then
+      redis.call('HDEL', KEYS[1], id)
+      if ARGV[1] then done = done + 1 end
+    end
+  end
 end
-return 2
+return done
 ";
 
 /// KEYS: active list, scheduled set, workers set, inflight prefix, done
@@ -359,20 +410,24 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[6])) do add(id, 'dead') end
 return out
 ";
 
-/// KEYS: dead set, scheduled set, the job's meta hash. ARGV: id, now.
+/// KEYS: dead set, scheduled set, the job's meta hash, backoff hash.
+/// ARGV: id, now.
 const RETRY_DEAD: &str = r"
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('HSET', KEYS[3], 'status', 'Pending', 'attempts', 0, 'run_at', ARGV[2])
 redis.call('HDEL', KEYS[3], 'done_at', 'locked_at', 'locked_by')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 ";
 
-/// KEYS: the set to empty, data hash, meta prefix. Returns the count.
+/// KEYS: the set to empty, data hash, meta prefix, backoff hash. Returns
+/// the count.
 const PURGE: &str = r"
 local ids = redis.call('SMEMBERS', KEYS[1])
 for _, id in ipairs(ids) do
   redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[4], id)
   redis.call('DEL', KEYS[3] .. ':' .. id)
 end
 redis.call('DEL', KEYS[1])
