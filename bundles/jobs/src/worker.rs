@@ -210,14 +210,20 @@ async fn run_apalis(
         }
         #[cfg(feature = "redis")]
         Store::Redis(rd) => {
+            // apalis-redis' fetch loop can sleep through its poll timer
+            // after an empty fetch until the next heartbeat wakes it (seen
+            // as retries starting 30 s late), so on Redis the heartbeat
+            // (a ZADD and a ZRANGEBYSCORE) runs every poll interval too.
+            let beat = poll.max(Duration::from_millis(100)).min(heartbeat);
             // apalis' own orphan sweep (which does not count the lost run)
             // waits twice the visibility timeout: it is the backstop of
             // the bundle's sweep below.
+            let missed = (2 * timing.visibility.as_millis() / beat.as_millis().max(1)) as usize;
             let config = rd
                 .config()
                 .batch_size(concurrency)
-                .heartbeat_interval(heartbeat)
-                .missed_heartbeats(4);
+                .heartbeat_interval(beat)
+                .missed_heartbeats(missed.max(2));
             let backend = rd
                 .storage(config)
                 .poll_with_strategy(Strategy::new().interval(poll));

@@ -202,6 +202,7 @@ impl Rd {
             .key(config.done_jobs_set())
             .key(config.dead_jobs_set())
             .key(config.job_meta_hash())
+            .key(self.backoff_key())
             .invoke_async(&mut conn)
             .await?;
         let mut rows: Vec<(String, &'static str, Vec<String>)> = snapshot
@@ -325,6 +326,7 @@ fn status_word(place: &str, status: Option<&str>) -> &'static str {
     match place {
         "active" => "pending",
         "scheduled" if status == Some("Failed") => "failed",
+        "retrying" => "failed",
         "scheduled" => "pending",
         "inflight" => "running",
         "done" => "done",
@@ -394,7 +396,9 @@ return done
 ";
 
 /// KEYS: active list, scheduled set, workers set, inflight prefix, done
-/// set, dead set, meta prefix. Returns `{id, place, meta}` per job.
+/// set, dead set, meta prefix, backoff hash. Returns `{id, place, meta}`
+/// per job; a dead job with a backoff record is `retrying` (a failed run
+/// on its way to the scheduled set).
 const LIST: &str = r"
 local out = {}
 local function add(id, place)
@@ -406,7 +410,9 @@ for _, worker in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
   for _, id in ipairs(redis.call('SMEMBERS', KEYS[4] .. ':' .. worker)) do add(id, 'inflight') end
 end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do add(id, 'done') end
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[6])) do add(id, 'dead') end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[6])) do
+  if redis.call('HEXISTS', KEYS[8], id) == 1 then add(id, 'retrying') else add(id, 'dead') end
+end
 return out
 ";
 

@@ -356,7 +356,15 @@ impl WorkerProcess {
         })
         .await
         .expect("the worker process starts within 60 s");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // JOBS_TEST_ECHO=1 shows the worker's log (debugging a test).
+        let echo = std::env::var_os("JOBS_TEST_ECHO").is_some();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if echo {
+                    eprintln!("[worker] {line}");
+                }
+            }
+        });
         WorkerProcess { child }
     }
 
