@@ -70,6 +70,7 @@ pub mod config;
 mod envelope;
 mod id;
 pub mod job;
+mod poll;
 pub mod schedule;
 mod service;
 pub mod session_cleanup;

@@ -19,6 +19,7 @@ use crate::config::JobsConfig;
 use crate::envelope::Envelope;
 use crate::id::JobId;
 use crate::job::{self, JobContext, JobEntry, PayloadError};
+use crate::poll::Ticker;
 use crate::schedule::Schedule;
 use crate::service::Jobs;
 
@@ -182,7 +183,7 @@ async fn run_apalis(
                 .missed_heartbeats(2);
             let backend = pg
                 .storage(config)
-                .poll_with_strategy(Strategy::new().interval(poll));
+                .poll_with_strategy(Strategy::new().apply(Ticker::new(poll)));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
@@ -199,7 +200,7 @@ async fn run_apalis(
                 .missed_heartbeats(2);
             let backend = lite
                 .storage(config)
-                .poll_with_strategy(Strategy::new().interval(poll));
+                .poll_with_strategy(Strategy::new().apply(Ticker::new(poll)));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
@@ -210,23 +211,17 @@ async fn run_apalis(
         }
         #[cfg(feature = "redis")]
         Store::Redis(rd) => {
-            // apalis-redis' fetch loop can sleep through its poll timer
-            // after an empty fetch until the next heartbeat wakes it (seen
-            // as retries starting 30 s late), so on Redis the heartbeat
-            // (a ZADD and a ZRANGEBYSCORE) runs every poll interval too.
-            let beat = poll.max(Duration::from_millis(100)).min(heartbeat);
             // apalis' own orphan sweep (which does not count the lost run)
             // waits twice the visibility timeout: it is the backstop of
             // the bundle's sweep below.
-            let missed = (2 * timing.visibility.as_millis() / beat.as_millis().max(1)) as usize;
             let config = rd
                 .config()
                 .batch_size(concurrency)
-                .heartbeat_interval(beat)
-                .missed_heartbeats(missed.max(2));
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(4);
             let backend = rd
                 .storage(config)
-                .poll_with_strategy(Strategy::new().interval(poll));
+                .poll_with_strategy(Strategy::new().apply(Ticker::new(poll)));
             let sweeper = tokio::spawn(sweep_orphans(
                 rd.clone(),
                 name.to_owned(),
