@@ -156,7 +156,9 @@ struct Timing {
     heartbeat: Duration,
     /// How often an idle worker asks for jobs.
     poll: Duration,
-    /// `JOBS_VISIBILITY_TIMEOUT`.
+    /// `JOBS_VISIBILITY_TIMEOUT` (read by the Redis sweep; the SQL
+    /// backends derive theirs from the heartbeat).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     visibility: Duration,
 }
 

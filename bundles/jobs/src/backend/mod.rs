@@ -125,6 +125,9 @@ impl Store {
         config: &JobsConfig,
     ) -> anyhow::Result<Store> {
         let kind = backend_kind(url).map_err(anyhow::Error::msg)?;
+        // Redis has no SeaORM pool to share.
+        #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+        let _ = shared;
         let masked = unchained::config::mask_url_password(url);
         let store = match kind {
             #[cfg(feature = "postgres")]
@@ -268,6 +271,7 @@ impl Store {
 }
 
 /// The SQL condition of a CLI status, over apalis' columns.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn status_condition(status: StatusFilter) -> &'static str {
     match status {
         StatusFilter::Pending => "status IN ('Pending', 'Queued')",
@@ -279,10 +283,12 @@ pub(crate) fn status_condition(status: StatusFilter) -> &'static str {
 }
 
 /// apalis' terminal failure: the dead-letter state.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) const DEAD: &str =
     "((status = 'Failed' AND attempts >= max_attempts) OR status = 'Killed')";
 
 /// The CLI's word for an apalis status.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn status_word(status: &str, attempts: i64, max_attempts: i64) -> &'static str {
     match status {
         "Pending" | "Queued" => "pending",
@@ -307,6 +313,7 @@ pub(crate) fn stored_name(job: &[u8]) -> String {
 }
 
 /// Whether a push error is the unique index on idempotency keys.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn is_duplicate_key(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(e) = current {
