@@ -139,10 +139,14 @@ impl Store {
             #[cfg(feature = "redis")]
             BackendKind::Redis => Store::Redis(redis::Rd::open(url, config).await?),
             #[allow(unreachable_patterns)]
-            other => anyhow::bail!(
-                "JOBS_URL = {masked}: this build of unchained-jobs leaves out the {other:?} backend; \
-                 turn on the feature of unchained-jobs named after it"
-            ),
+            other => {
+                let feature = format!("{other:?}").to_ascii_lowercase();
+                anyhow::bail!(
+                    "JOBS_URL = {masked}: this build of unchained-jobs leaves out the {other:?} backend; \
+                     turn on unchained-jobs' \"{feature}\" feature (the unchained launcher does it when \
+                     JOBS_URL in unchained.toml or UNCHAINED_JOBS_URL names that backend)"
+                )
+            }
         };
         Ok(store)
     }

@@ -16,7 +16,7 @@
 //!   retries a `Failed` run `attempt` seconds later, up to 25 runs): every
 //!   failed run ends as `Killed`, which apalis files in the dead set, and
 //!   a run with attempts left is moved from there to the scheduled set at
-//!   its backoff ([`Rd::delay`]);
+//!   its backoff (`Rd::delay`);
 //! - orphan recovery at `JOBS_VISIBILITY_TIMEOUT` that counts the lost run
 //!   as an attempt (apalis' own sweep, kept as a backstop at twice the
 //!   timeout, does not);
