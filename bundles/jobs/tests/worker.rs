@@ -609,6 +609,35 @@ async fn config_errors_name_the_key() {
         "{error}"
     );
 
+    // Redis that does not answer: the key, the URL without its password.
+    #[cfg(feature = "redis")]
+    {
+        let error = build_app(
+            &db.url,
+            &settings(&[("JOBS_URL", json!("redis://:hunter2@127.0.0.1:1/0"))]),
+        )
+        .await
+        .err()
+        .expect("an unreachable Redis is refused at startup")
+        .to_string();
+        assert!(
+            error.contains("JOBS_URL") && error.contains("Redis") && !error.contains("hunter2"),
+            "{error}"
+        );
+        let error = build_app(
+            &db.url,
+            &settings(&[
+                ("JOBS_URL", json!(REDIS_URL)),
+                ("JOBS_REDIS_PREFIX", json!("has space")),
+            ]),
+        )
+        .await
+        .err()
+        .expect("a prefix with a space is refused")
+        .to_string();
+        assert!(error.contains("JOBS_REDIS_PREFIX"), "{error}");
+    }
+
     let bad_cron = json!([{ "job": "test.record", "cron": "every minute" }]);
     let error = build_app(&db.url, &settings(&[("JOBS_SCHEDULE", bad_cron)]))
         .await

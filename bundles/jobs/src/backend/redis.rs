@@ -473,3 +473,50 @@ if moved > 0 then
 end
 return moved
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_map_to_the_cli_statuses() {
+        assert_eq!(status_word("active", Some("Running")), "pending");
+        assert_eq!(status_word("scheduled", Some("Pending")), "pending");
+        assert_eq!(status_word("scheduled", Some("Failed")), "failed");
+        assert_eq!(status_word("retrying", Some("Killed")), "failed");
+        assert_eq!(status_word("inflight", None), "running");
+        assert_eq!(status_word("done", Some("Done")), "done");
+        assert_eq!(status_word("dead", Some("Killed")), "dead");
+        for status in [
+            StatusFilter::Pending,
+            StatusFilter::Running,
+            StatusFilter::Done,
+            StatusFilter::Failed,
+            StatusFilter::Dead,
+        ] {
+            assert!(
+                [
+                    "active",
+                    "scheduled",
+                    "retrying",
+                    "inflight",
+                    "done",
+                    "dead"
+                ]
+                .iter()
+                .any(|place| status_word(place, Some("Failed")) == cli_word(status)),
+                "{status:?} is reachable"
+            );
+        }
+    }
+
+    #[test]
+    fn meta_fields_are_read_from_hgetall_pairs() {
+        let meta: Vec<String> = ["status", "Done", "attempts", "2"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(field(&meta, "attempts"), Some("2"));
+        assert_eq!(field(&meta, "status"), Some("Done"));
+        assert_eq!(field(&meta, "result"), None);
+    }
+}
