@@ -292,6 +292,15 @@ impl TestEnv {
                     .await
                     .unwrap();
             }
+            // apalis-redis also lists each queue's worker set in one
+            // global sorted set.
+            let prefix = self.redis_prefix.as_deref().unwrap_or_default();
+            let _: () = redis::cmd("ZREM")
+                .arg("core:apalis:queues:list")
+                .arg(format!("{prefix}:default:workers"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
         }
     }
 }
