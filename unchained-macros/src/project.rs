@@ -7,11 +7,12 @@ use quote::{format_ident, quote};
 
 /// Crates of the bundles that ship with Unchained (kept in step with
 /// `unchained::project::BUILTIN_BUNDLE_CRATES`, which a test checks).
-const BUILTIN_BUNDLE_CRATES: [(&str, &str); 4] = [
+const BUILTIN_BUNDLE_CRATES: [(&str, &str); 5] = [
     ("unchained.bundles.database", "unchained-database"),
     ("unchained.bundles.session", "unchained-session"),
     ("unchained.bundles.mail", "unchained-mail"),
     ("unchained.bundles.security", "unchained-security"),
+    ("unchained.bundles.jobs", "unchained-jobs"),
 ];
 
 pub(crate) fn expand() -> Result<TokenStream, String> {

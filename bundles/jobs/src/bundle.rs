@@ -143,6 +143,9 @@ impl Bundle for JobsBundle {
         if let Some(jobs) = app.state().service::<Jobs>() {
             jobs.attach(app.state().clone());
         }
+        // After the build, so the mail bundle's place in the list does not
+        // matter: its `Mail` exists by now, if the app has one.
+        crate::mail_job::defer_mail(app.state())?;
         Ok(())
     }
 }

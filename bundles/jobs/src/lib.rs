@@ -6,6 +6,12 @@
 //! it in another process, with retries, backoff, a dead-letter state,
 //! cron schedules and a graceful shutdown. See `docs/bundles/jobs.md`.
 //!
+//! With this bundle listed, two of the framework's own chores become jobs:
+//! mail ([`mail_job`]: `Mail::send` stores a `mail.send` job, so requests
+//! never wait for the SMTP server and refused mail is retried) and the
+//! session cleanup ([`session_cleanup`]: one worker runs it on schedule
+//! instead of a loop in every app process).
+//!
 //! ```no_run
 //! use serde::{Deserialize, Serialize};
 //! use unchained_jobs::{Job, JobContext, Jobs};
@@ -83,6 +89,7 @@ pub mod config;
 mod envelope;
 mod id;
 pub mod job;
+pub mod mail_job;
 mod poll;
 pub mod schedule;
 mod service;

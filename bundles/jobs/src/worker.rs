@@ -19,7 +19,6 @@ use crate::config::JobsConfig;
 use crate::envelope::Envelope;
 use crate::id::JobId;
 use crate::job::{self, JobContext, JobEntry, PayloadError};
-use crate::poll::Ticker;
 use crate::schedule::Schedule;
 use crate::service::Jobs;
 
@@ -172,7 +171,6 @@ async fn run_apalis(
     signal: impl Future<Output = Result<(), apalis_core::error::WorkerError>> + Send + 'static,
 ) -> Result<(), apalis_core::error::WorkerError> {
     use apalis_core::backend::ext::BackendExt;
-    use apalis_core::backend::ext::poll_strategy::Strategy;
     let Timing {
         heartbeat, poll, ..
     } = timing;
@@ -185,7 +183,7 @@ async fn run_apalis(
                 .missed_heartbeats(2);
             let backend = pg
                 .storage(config)
-                .poll_with_strategy(Strategy::new().apply(Ticker::new(poll)));
+                .poll_with_strategy(crate::poll::EveryInterval::new(poll));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
@@ -202,7 +200,7 @@ async fn run_apalis(
                 .missed_heartbeats(2);
             let backend = lite
                 .storage(config)
-                .poll_with_strategy(Strategy::new().apply(Ticker::new(poll)));
+                .poll_with_strategy(crate::poll::EveryInterval::new(poll));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(dispatch)
@@ -223,7 +221,7 @@ async fn run_apalis(
                 .missed_heartbeats(4);
             let backend = rd
                 .storage(config)
-                .poll_with_strategy(Strategy::new().apply(Ticker::new(poll)));
+                .poll_with_strategy(crate::poll::EveryInterval::new(poll));
             let sweeper = tokio::spawn(sweep_orphans(
                 rd.clone(),
                 name.to_owned(),

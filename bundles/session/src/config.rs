@@ -167,9 +167,10 @@ pub struct SessionConfig {
     #[serde(rename = "SESSION_CLEANUP_N_REQUESTS")]
     pub cleanup_n_requests: Option<u64>,
     /// `SESSION_CLEANUP_INTERVAL`: seconds between runs of the periodic
-    /// cleanup of expired records, which runs in the background of every
-    /// app process (default 3600, the first run at startup); `0` turns it
-    /// off.
+    /// cleanup of expired records (default 3600; `0` turns it off). It
+    /// runs in the background of every app process, the first run at
+    /// startup; with the jobs bundle listed it is instead the
+    /// `session.cleanup` job, run by one worker per interval.
     #[serde(
         rename = "SESSION_CLEANUP_INTERVAL",
         deserialize_with = "seconds_or_off",

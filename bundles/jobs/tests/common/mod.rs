@@ -365,7 +365,7 @@ impl WorkerProcess {
         })
         .await
         .expect("the worker process starts within 60 s");
-        // JOBS_TEST_ECHO=1 shows the worker's log (debugging a test).
+        // JOBS_TEST_ECHO=1 shows what the workers log, to debug a test.
         let echo = std::env::var_os("JOBS_TEST_ECHO").is_some();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
