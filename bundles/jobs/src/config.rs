@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// The jobs bundle's typed config. Every field is one key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct JobsConfig {
-    /// `JOBS_URL`: where jobs are stored: `postgres://...` or `sqlite:...`.
+    /// `JOBS_URL`: where jobs are stored: `postgres://...`, `sqlite:...`
+    /// or (feature `redis`) `redis://...`.
     /// Unset: `DATABASE_URL` when the database bundle is listed.
     #[serde(rename = "JOBS_URL")]
     pub url: Option<String>,
@@ -48,6 +49,12 @@ pub struct JobsConfig {
     /// stores nothing. Default: on in the `test` environment, off elsewhere.
     #[serde(rename = "JOBS_INLINE")]
     pub inline: bool,
+    /// `JOBS_REDIS_PREFIX`: on Redis, the start of every key the queue
+    /// uses (`<prefix>:<queue>:...`), so that several apps (or test runs)
+    /// share one Redis database without seeing each other's jobs (default
+    /// `unchained:jobs`).
+    #[serde(rename = "JOBS_REDIS_PREFIX")]
+    pub redis_prefix: String,
     /// `JOBS_SCHEDULE`: cron jobs, e.g.
     /// `[{ job = "reports.daily", cron = "0 0 6 * * *", payload = {} }]`.
     #[serde(rename = "JOBS_SCHEDULE")]
@@ -67,6 +74,7 @@ impl Default for JobsConfig {
             shutdown_grace: 30,
             poll_interval_ms: 200,
             inline: false,
+            redis_prefix: "unchained:jobs".to_owned(),
             schedule: Vec::new(),
         }
     }
@@ -99,6 +107,8 @@ pub enum BackendKind {
     Postgres,
     /// `sqlite:`.
     Sqlite,
+    /// `redis://` / `rediss://` (TLS).
+    Redis,
 }
 
 impl JobsConfig {
@@ -135,6 +145,13 @@ impl JobsConfig {
                 "JOBS_POLL_INTERVAL_MS is 0: set a poll interval of at least 1 ms (default 200)"
                     .into(),
             );
+        }
+        if self.redis_prefix.trim().is_empty() || self.redis_prefix.contains(char::is_whitespace) {
+            return Err(format!(
+                "JOBS_REDIS_PREFIX = {:?}: set a prefix without spaces for the queue's Redis keys, e.g. \"myapp:jobs\" \
+                 (default \"unchained:jobs\")",
+                self.redis_prefix
+            ));
         }
         if let Some(url) = &self.url {
             backend_kind(url)?;
@@ -175,13 +192,10 @@ pub fn backend_kind(url: &str) -> Result<BackendKind, String> {
              release); set JOBS_URL to a PostgreSQL (postgres://...) or SQLite (sqlite:jobs.db) URL",
             unchained::config::mask_url_password(url)
         )),
-        "redis" | "rediss" => Err(format!(
-            "JOBS_URL = {}: this version of the jobs bundle stores jobs in PostgreSQL or SQLite only; set JOBS_URL \
-             to a postgres://... or sqlite:... URL",
-            unchained::config::mask_url_password(url)
-        )),
+        "redis" | "rediss" => Ok(BackendKind::Redis),
         _ => Err(format!(
-            "JOBS_URL = {}: unknown scheme; use postgres://user@host/db or sqlite:path/to/jobs.db",
+            "JOBS_URL = {}: unknown scheme; use postgres://user@host/db, sqlite:path/to/jobs.db or \
+             redis://host:6379/0",
             unchained::config::mask_url_password(url)
         )),
     }
@@ -207,6 +221,14 @@ mod tests {
     fn urls_are_classified_and_mysql_is_refused_with_the_key() {
         assert_eq!(backend_kind("postgres://u@h/db"), Ok(BackendKind::Postgres));
         assert_eq!(backend_kind("sqlite:jobs.db"), Ok(BackendKind::Sqlite));
+        assert_eq!(
+            backend_kind("redis://127.0.0.1:6379/0"),
+            Ok(BackendKind::Redis)
+        );
+        assert_eq!(
+            backend_kind("rediss://:pw@cache:6380"),
+            Ok(BackendKind::Redis)
+        );
         let error = backend_kind("mysql://root:pw@127.0.0.1/app").unwrap_err();
         assert!(
             error.contains("JOBS_URL") && error.contains("PostgreSQL"),
@@ -240,5 +262,10 @@ mod tests {
             error.contains("JOBS_SCHEDULE") && error.contains("cron"),
             "{error}"
         );
+        let bad = JobsConfig {
+            redis_prefix: " ".into(),
+            ..JobsConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("JOBS_REDIS_PREFIX"));
     }
 }

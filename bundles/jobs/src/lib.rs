@@ -39,7 +39,7 @@
 //! # Why apalis
 //!
 //! The queue engine is [apalis](https://docs.rs/apalis) 1.0: a maintained
-//! engine whose PostgreSQL and SQLite storages keep jobs with attempts,
+//! engine whose PostgreSQL and SQLite storages (and Redis, below) keep jobs with attempts,
 //! `run_at`, worker heartbeats and orphan recovery (a job held by a worker
 //! whose heartbeats stopped goes back to the queue: the visibility
 //! timeout), idempotency keys, and `FOR UPDATE SKIP LOCKED` fetching, so
@@ -66,6 +66,19 @@
 //! - Dead letter: `Failed` with no attempt left, or `Killed`;
 //!   `unchained jobs retry ID` resets it to `Pending` with 0 attempts.
 //! - Cron: see [`schedule`].
+//!
+//! # Redis (feature `redis`)
+//!
+//! `JOBS_URL = "redis://..."` stores jobs with apalis-redis, every key under
+//! `<JOBS_REDIS_PREFIX>:<JOBS_QUEUE>`. apalis-redis retries a failed run
+//! `attempt` seconds later, up to 25 runs, ignoring the job's maximum, and
+//! its orphan recovery does not count the lost run; so on Redis the worker
+//! ends every failed run as `Killed` (filed dead, never fetched) and the
+//! bundle moves a run with attempts left to its backoff, and each worker
+//! sweeps, every heartbeat, the jobs of workers silent for
+//! `JOBS_VISIBILITY_TIMEOUT` back to the queue, counting the run. Cron
+//! ticks use apalis-redis' idempotency keys (a `SETNX` inside its push
+//! script). Details in [`backend::redis`] and `docs/bundles/jobs.md`.
 
 #![warn(missing_docs)]
 

@@ -105,7 +105,13 @@ pub async fn run(
     let heartbeat = Duration::from_secs((config.visibility_timeout / 2).max(1));
     let batch = options.concurrency.max(1);
     let poll = Duration::from_millis(config.poll_interval_ms);
-    let worker = run_apalis(&store, &name, batch, heartbeat, poll, dispatch, signal);
+    let visibility = Duration::from_secs(config.visibility_timeout);
+    let timing = Timing {
+        heartbeat,
+        poll,
+        visibility,
+    };
+    let worker = run_apalis(&store, &name, batch, timing, dispatch, signal);
     tokio::pin!(worker);
 
     let mut outcome = tokio::select! {
@@ -142,17 +148,32 @@ pub async fn run(
     }
 }
 
+/// The worker's clocks.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    /// How often the worker says it is alive (half the visibility timeout).
+    heartbeat: Duration,
+    /// How often an idle worker asks for jobs.
+    poll: Duration,
+    /// `JOBS_VISIBILITY_TIMEOUT` (read by the Redis sweep; the SQL
+    /// backends derive theirs from the heartbeat).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    visibility: Duration,
+}
+
 /// Builds and runs the apalis worker on the store's backend.
 async fn run_apalis(
     store: &Store,
     name: &str,
     concurrency: usize,
-    heartbeat: Duration,
-    poll: Duration,
+    timing: Timing,
     dispatch: Dispatch,
     signal: impl Future<Output = Result<(), apalis_core::error::WorkerError>> + Send + 'static,
 ) -> Result<(), apalis_core::error::WorkerError> {
     use apalis_core::backend::ext::BackendExt;
+    let Timing {
+        heartbeat, poll, ..
+    } = timing;
     match store {
         #[cfg(feature = "postgres")]
         Store::Postgres(pg) => {
@@ -187,6 +208,65 @@ async fn run_apalis(
                 .build(handle)
                 .run_until(signal)
                 .await
+        }
+        #[cfg(feature = "redis")]
+        Store::Redis(rd) => {
+            // apalis' own orphan sweep (which does not count the lost run)
+            // waits twice the visibility timeout: it is the backstop of
+            // the bundle's sweep below.
+            let config = rd
+                .config()
+                .batch_size(concurrency)
+                .heartbeat_interval(heartbeat)
+                .missed_heartbeats(4);
+            let backend = rd
+                .storage(config)
+                .poll_with_strategy(crate::poll::EveryInterval::new(poll));
+            let sweeper = tokio::spawn(sweep_orphans(
+                rd.clone(),
+                name.to_owned(),
+                heartbeat,
+                timing.visibility,
+            ));
+            let result = WorkerBuilder::new(name)
+                .backend(backend)
+                .data(dispatch)
+                .concurrency(concurrency)
+                .build(handle)
+                .run_until(signal)
+                .await;
+            sweeper.abort();
+            result
+        }
+    }
+}
+
+/// Every heartbeat (Redis): schedules recorded retries whose worker died
+/// before it could, and hands the jobs of workers silent for the
+/// visibility timeout back to the queue (the SQL backends do the latter
+/// in apalis).
+#[cfg(feature = "redis")]
+async fn sweep_orphans(
+    rd: crate::backend::redis::Rd,
+    me: String,
+    every: Duration,
+    visibility: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = rd.promote_backoffs(None).await {
+            tracing::warn!(target: "unchained_jobs", worker = %me, "scheduling recorded retries failed: {e:#}");
+        }
+        match rd.recover_orphans(&me, visibility).await {
+            Ok(0) => {}
+            Ok(jobs) => {
+                tracing::warn!(target: "unchained_jobs", worker = %me, jobs, "took back the jobs of a worker silent for the visibility timeout")
+            }
+            Err(e) => {
+                tracing::warn!(target: "unchained_jobs", worker = %me, "orphan sweep failed: {e:#}")
+            }
         }
     }
 }
@@ -229,7 +309,10 @@ async fn handle(
     if attempt < max {
         let wait = dispatch.config.backoff(attempt);
         if let Err(e) = dispatch.store.delay(&id, wait).await {
-            tracing::warn!(target: "unchained_jobs", job = entry.name, id = %id, "could not delay the retry: {e:#}");
+            tracing::warn!(
+                target: "unchained_jobs", job = entry.name, id = %id,
+                "could not delay the retry: {e:#}; on Redis the job stays dead (`unchained jobs retry {id}` runs it)"
+            );
         }
         tracing::warn!(
             target: "unchained_jobs",
@@ -242,6 +325,9 @@ async fn handle(
             job = entry.name, id = %id, attempt, ms, outcome = "dead",
             "job failed its last attempt ({attempt} of {max}): {error:#}; `unchained jobs retry {id}` runs it again"
         );
+    }
+    if dispatch.store.kills_failed_runs() {
+        return Err(Box::new(AbortError::new(format!("{error:#}"))));
     }
     Err(error.into())
 }

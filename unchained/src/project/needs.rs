@@ -1,6 +1,7 @@
 //! [`FeatureNeeds`]: which cargo features of the built-in bundles a
 //! project's config calls for (the database drivers its `DATABASE_URL`s
-//! name, the Redis store when `SESSION_TYPE = "redis"`).
+//! name, the Redis store when `SESSION_TYPE = "redis"`, the Redis job
+//! backend when `JOBS_URL` is a `redis://` URL).
 //!
 //! The launcher reads this before every build so that a driver named in
 //! config is compiled in, the same way a listed bundle is added.
@@ -47,6 +48,9 @@ impl FeatureNeeds {
                     format!("SESSION_TYPE in [{section}]"),
                 );
             }
+            if let Some(url) = setting(table, "JOBS_URL") {
+                needs.jobs_url(&url, format!("JOBS_URL in [{section}]"));
+            }
         }
         let from_env = env("UNCHAINED_DATABASE_URL");
         if let Some(url) = &from_env {
@@ -58,6 +62,9 @@ impl FeatureNeeds {
                 "redis",
                 "UNCHAINED_SESSION_TYPE".to_owned(),
             );
+        }
+        if let Some(url) = env("UNCHAINED_JOBS_URL") {
+            needs.jobs_url(&url, "UNCHAINED_JOBS_URL".to_owned());
         }
         let has_url = |name: &str| {
             sections
@@ -98,6 +105,16 @@ impl FeatureNeeds {
         self.add("unchained-database", feature, why);
     }
 
+    /// `JOBS_URL`: PostgreSQL and SQLite are in unchained-jobs' default
+    /// features; Redis is not (it links apalis-redis), so a `redis://`
+    /// (or TLS `rediss://`) URL turns its `redis` feature on.
+    fn jobs_url(&mut self, url: &str, why: String) {
+        let scheme = url.split(':').next().unwrap_or_default();
+        if scheme.eq_ignore_ascii_case("redis") || scheme.eq_ignore_ascii_case("rediss") {
+            self.add("unchained-jobs", "redis", why);
+        }
+    }
+
     fn add(&mut self, krate: &'static str, feature: &'static str, why: String) {
         self.by_crate
             .entry(krate)
@@ -118,7 +135,7 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         });
-        ["unchained-database", "unchained-session"]
+        ["unchained-database", "unchained-jobs", "unchained-session"]
             .iter()
             .flat_map(|k| {
                 needs
@@ -186,5 +203,45 @@ mod tests {
         );
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(!got.iter().any(|(f, _)| f.ends_with("sqlite")));
+    }
+
+    #[test]
+    fn a_redis_jobs_url_turns_on_the_jobs_redis_backend() {
+        let got = needs(
+            "[default]\nDATABASE_URL = \"postgres://x/y\"\n\
+             [production]\nJOBS_URL = \"redis://cache:6379/2\"\n\
+             [staging]\nJOBS_URL = \"postgres://x/jobs\"\n",
+            &[],
+        );
+        assert!(
+            got.contains(&(
+                "unchained-jobs/redis".to_owned(),
+                "JOBS_URL in [production]".to_owned()
+            )),
+            "{got:?}"
+        );
+        assert_eq!(
+            got.iter()
+                .filter(|(f, _)| f.starts_with("unchained-jobs/"))
+                .count(),
+            1,
+            "a PostgreSQL JOBS_URL needs no extra feature: {got:?}"
+        );
+        let got = needs(
+            "[default]\nDATABASE_URL = \"postgres://x/y\"\n",
+            &[("UNCHAINED_JOBS_URL", "rediss://:secret@cache:6380")],
+        );
+        assert!(
+            got.contains(&(
+                "unchained-jobs/redis".to_owned(),
+                "UNCHAINED_JOBS_URL".to_owned()
+            )),
+            "{got:?}"
+        );
+        let got = needs("[default]\nJOBS_URL = \"sqlite:jobs.db\"\n", &[]);
+        assert!(
+            !got.iter().any(|(f, _)| f.starts_with("unchained-jobs/")),
+            "{got:?}"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! [`Store`]: the engine backend jobs live in (apalis' PostgreSQL or
-//! SQLite storage), and what the bundle does to it besides apalis' own
+//! [`Store`]: the engine backend jobs live in (apalis' PostgreSQL, SQLite
+//! or Redis storage), and what the bundle does to it besides apalis' own
 //! push and fetch: backoff, listing, retrying and purging by status.
 //!
 //! Statuses are apalis' (`Pending`, `Queued`, `Running`, `Done`, `Failed`,
@@ -7,10 +7,13 @@
 //! with no attempt left, or `Killed` (a job that must not be retried,
 //! e.g. an unknown name). The queries here read and write apalis' tables
 //! (`apalis.jobs` / `Jobs`); they only touch the columns apalis' own
-//! queries use the same way.
+//! queries use the same way. Redis keeps statuses differently (sets and
+//! lists per status): see [`redis`].
 
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -29,6 +32,9 @@ pub enum Store {
     /// apalis-sqlite.
     #[cfg(feature = "sqlite")]
     Sqlite(sqlite::Lite),
+    /// apalis-redis.
+    #[cfg(feature = "redis")]
+    Redis(redis::Rd),
 }
 
 /// A job status as the CLI names it.
@@ -119,6 +125,9 @@ impl Store {
         config: &JobsConfig,
     ) -> anyhow::Result<Store> {
         let kind = backend_kind(url).map_err(anyhow::Error::msg)?;
+        // Redis has no SeaORM pool to share.
+        #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+        let _ = shared;
         let masked = unchained::config::mask_url_password(url);
         let store = match kind {
             #[cfg(feature = "postgres")]
@@ -127,11 +136,17 @@ impl Store {
             }
             #[cfg(feature = "sqlite")]
             BackendKind::Sqlite => Store::Sqlite(sqlite::Lite::open(url, shared, config).await?),
+            #[cfg(feature = "redis")]
+            BackendKind::Redis => Store::Redis(redis::Rd::open(url, config).await?),
             #[allow(unreachable_patterns)]
-            other => anyhow::bail!(
-                "JOBS_URL = {masked}: this build of unchained-jobs leaves out the {other:?} backend; \
-                 turn on the feature of unchained-jobs named after it"
-            ),
+            other => {
+                let feature = format!("{other:?}").to_ascii_lowercase();
+                anyhow::bail!(
+                    "JOBS_URL = {masked}: this build of unchained-jobs leaves out the {other:?} backend; \
+                     turn on unchained-jobs' \"{feature}\" feature (the unchained launcher does it when \
+                     JOBS_URL in unchained.toml or UNCHAINED_JOBS_URL names that backend)"
+                )
+            }
         };
         Ok(store)
     }
@@ -143,6 +158,8 @@ impl Store {
             Store::Postgres(s) => &s.queue,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => &s.queue,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => &s.queue,
         }
     }
 
@@ -154,6 +171,8 @@ impl Store {
             Store::Postgres(s) => s.queue = queue.to_owned(),
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.queue = queue.to_owned(),
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.queue = queue.to_owned(),
         }
         store
     }
@@ -165,6 +184,8 @@ impl Store {
             Store::Postgres(s) => s.push(job).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.push(job).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.push(job).await,
         }
     }
 
@@ -177,6 +198,8 @@ impl Store {
             Store::Postgres(s) => s.delay(id, delay).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.delay(id, delay).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.delay(id, delay).await,
         }
     }
 
@@ -191,6 +214,8 @@ impl Store {
             Store::Postgres(s) => s.list(status, limit).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.list(status, limit).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.list(status, limit).await,
         }
     }
 
@@ -202,6 +227,8 @@ impl Store {
             Store::Postgres(s) => s.retry(id).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.retry(id).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.retry(id).await,
         }
     }
 
@@ -212,6 +239,24 @@ impl Store {
             Store::Postgres(s) => s.purge(done, dead).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.purge(done, dead).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.purge(done, dead).await,
+        }
+    }
+
+    /// Whether every failed run must end as apalis' `Killed`. Redis: a
+    /// killed run goes to the dead set, where no worker fetches it, and
+    /// [`Store::delay`] moves a retry from there to its backoff (apalis
+    /// would retry a `Failed` run `attempt` seconds later, up to 25 runs,
+    /// whatever its maximum). The SQL backends keep `Failed` runs with
+    /// attempts left for their backoff and read `attempts >= max_attempts`
+    /// as dead.
+    pub fn kills_failed_runs(&self) -> bool {
+        match self {
+            #[cfg(feature = "redis")]
+            Store::Redis(_) => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
         }
     }
 
@@ -223,11 +268,14 @@ impl Store {
             Store::Postgres(s) => s.hand_back(worker).await,
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.hand_back(worker).await,
+            #[cfg(feature = "redis")]
+            Store::Redis(s) => s.hand_back(worker).await,
         }
     }
 }
 
 /// The SQL condition of a CLI status, over apalis' columns.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn status_condition(status: StatusFilter) -> &'static str {
     match status {
         StatusFilter::Pending => "status IN ('Pending', 'Queued')",
@@ -239,10 +287,12 @@ pub(crate) fn status_condition(status: StatusFilter) -> &'static str {
 }
 
 /// apalis' terminal failure: the dead-letter state.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) const DEAD: &str =
     "((status = 'Failed' AND attempts >= max_attempts) OR status = 'Killed')";
 
 /// The CLI's word for an apalis status.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn status_word(status: &str, attempts: i64, max_attempts: i64) -> &'static str {
     match status {
         "Pending" | "Queued" => "pending",
@@ -267,6 +317,7 @@ pub(crate) fn stored_name(job: &[u8]) -> String {
 }
 
 /// Whether a push error is the unique index on idempotency keys.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn is_duplicate_key(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(e) = current {

@@ -55,9 +55,18 @@ impl Lite {
                     .map_err(|e| anyhow::anyhow!("JOBS_URL = {masked}: cannot open SQLite: {e}"))?
             }
         };
-        SqliteStorage::setup(&pool).await.map_err(|e| {
-            anyhow::anyhow!("JOBS_URL = {masked}: creating apalis' job tables failed: {e}")
-        })?;
+        // apalis-sqlite's migrations do not lock: two workers starting
+        // on a new file can both run one, and the slower fails (e.g.
+        // "duplicate column name"). The tables are there then; a second
+        // pass finds the migration recorded and succeeds.
+        let mut tries = 0;
+        while let Err(e) = SqliteStorage::setup(&pool).await {
+            tries += 1;
+            if tries == 3 {
+                anyhow::bail!("JOBS_URL = {masked}: creating apalis' job tables failed: {e}");
+            }
+            tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+        }
         Ok(Lite {
             pool,
             queue: config.queue.clone(),
@@ -93,9 +102,15 @@ impl Lite {
     }
 
     pub(super) async fn delay(&self, id: &JobId, delay: Duration) -> anyhow::Result<()> {
-        sqlx::query("UPDATE Jobs SET run_at = strftime('%s', 'now') + ?2 WHERE id = ?1")
+        // run_at is whole seconds and due once the current whole second
+        // reaches it: round up, so the wait is never shorter than `delay`.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let at = (now + delay).as_secs_f64().ceil() as i64;
+        sqlx::query("UPDATE Jobs SET run_at = ?2 WHERE id = ?1")
             .bind(id.as_str())
-            .bind(delay.as_secs() as i64)
+            .bind(at)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -196,6 +196,115 @@ impl TestDb {
     }
 }
 
+/// Where the jobs of a test live: the app's database (`JOBS_URL` unset)
+/// or, on Redis, a private key prefix on 127.0.0.1:6379. The app's
+/// database (the `runs` table) is SQLite then.
+pub struct TestEnv {
+    pub db: TestDb,
+    /// `JOBS_URL` and `JOBS_REDIS_PREFIX` on Redis; nothing otherwise.
+    jobs: Vec<(String, serde_json::Value)>,
+    redis_prefix: Option<String>,
+}
+
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+impl TestEnv {
+    pub async fn postgres() -> TestEnv {
+        TestEnv {
+            db: TestDb::postgres().await,
+            jobs: Vec::new(),
+            redis_prefix: None,
+        }
+    }
+
+    pub async fn sqlite() -> TestEnv {
+        TestEnv {
+            db: TestDb::sqlite().await,
+            jobs: Vec::new(),
+            redis_prefix: None,
+        }
+    }
+
+    pub async fn redis() -> TestEnv {
+        let prefix = format!("unchained-test:{}", ulid::Ulid::generate());
+        TestEnv {
+            db: TestDb::sqlite().await,
+            jobs: vec![
+                ("JOBS_URL".to_owned(), serde_json::json!(REDIS_URL)),
+                ("JOBS_REDIS_PREFIX".to_owned(), serde_json::json!(prefix)),
+            ],
+            redis_prefix: Some(prefix),
+        }
+    }
+
+    pub fn is_redis(&self) -> bool {
+        self.redis_prefix.is_some()
+    }
+
+    /// The test's settings: where jobs live, then `pairs`.
+    pub fn settings(
+        &self,
+        pairs: &[(&str, serde_json::Value)],
+    ) -> Vec<(String, serde_json::Value)> {
+        let mut all = self.jobs.clone();
+        all.extend(settings(pairs));
+        all
+    }
+
+    /// The Redis keys of this test matching `pattern` (after the prefix).
+    pub async fn redis_keys(&self, pattern: &str) -> Vec<String> {
+        let Some(prefix) = &self.redis_prefix else {
+            return Vec::new();
+        };
+        let client = redis::Client::open(REDIS_URL).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut keys = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}:{pattern}"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            keys.extend(batch);
+            if next == 0 {
+                return keys;
+            }
+            cursor = next;
+        }
+    }
+
+    /// Drops the PostgreSQL database or deletes the Redis keys.
+    pub async fn cleanup(&self) {
+        self.db.drop_pg().await;
+        if self.redis_prefix.is_some() {
+            let keys = self.redis_keys("*").await;
+            let client = redis::Client::open(REDIS_URL).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            for chunk in keys.chunks(500) {
+                let _: () = redis::cmd("DEL")
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            // apalis-redis also lists each queue's worker set in one
+            // global sorted set.
+            let prefix = self.redis_prefix.as_deref().unwrap_or_default();
+            let _: () = redis::cmd("ZREM")
+                .arg("core:apalis:queues:list")
+                .arg(format!("{prefix}:default:workers"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// Builds the test app on `url` with extra config.
 pub async fn build_app(
     url: &str,
