@@ -61,7 +61,7 @@ pub fn resolve_url(
     let url: String = config.get("DATABASE_URL")?;
     backend_kind(&url).map_err(|e| {
         anyhow::anyhow!(
-            "{e}\nhint: JOBS_URL is unset, so jobs would go to DATABASE_URL; set JOBS_URL to a PostgreSQL or SQLite database"
+            "{e}\nhint: JOBS_URL is unset, so jobs would go to DATABASE_URL; set JOBS_URL to a PostgreSQL or SQLite database, or a Redis server (redis://...)"
         )
     })?;
     Ok(Some(url))
@@ -131,7 +131,7 @@ impl Bundle for JobsBundle {
             }
             None if config.inline => None,
             None => anyhow::bail!(
-                "the jobs bundle has no job store: set JOBS_URL (postgres://... or sqlite:...), list \
+                "the jobs bundle has no job store: set JOBS_URL (postgres://..., sqlite:... or redis://...), list \
                  \"{DATABASE_BUNDLE}\" before \"{BUNDLE_NAME}\" to use DATABASE_URL, or set JOBS_INLINE = true"
             ),
         };
