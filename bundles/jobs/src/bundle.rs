@@ -7,15 +7,11 @@ use unchained::prelude::*;
 
 use crate::backend::Store;
 use crate::command::JobsCommand;
-use crate::config::{JobsConfig, backend_kind};
-use crate::schedule::{Schedule, When};
+use crate::config::{DATABASE_BUNDLE, JobsConfig, read_config, resolve_url};
 use crate::service::Jobs;
 
 /// The bundle's name in `unchained.toml`.
 pub const BUNDLE_NAME: &str = "unchained.bundles.jobs";
-
-/// The database bundle, whose `DATABASE_URL` is the default `JOBS_URL`.
-pub const DATABASE_BUNDLE: &str = "unchained.bundles.database";
 
 /// Background jobs for an Unchained app.
 ///
@@ -28,65 +24,6 @@ pub const DATABASE_BUNDLE: &str = "unchained.bundles.database";
 /// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JobsBundle;
-
-/// The typed config, checked.
-pub fn read_config(config: &Config) -> anyhow::Result<JobsConfig> {
-    let jobs: JobsConfig = config.extract()?;
-    jobs.validate().map_err(anyhow::Error::msg)?;
-    for entry in &jobs.schedule {
-        if crate::job::find(&entry.job).is_none() {
-            anyhow::bail!(
-                "JOBS_SCHEDULE names job {:?}, which no register_job! registers; registered jobs: {}",
-                entry.job,
-                crate::job::names().join(", ")
-            );
-        }
-    }
-    Ok(jobs)
-}
-
-/// `JOBS_URL`, or `DATABASE_URL` when the database bundle is listed;
-/// `None` when neither is set (fine in inline mode only).
-pub fn resolve_url(
-    config: &Config,
-    jobs: &JobsConfig,
-    has_database: bool,
-) -> anyhow::Result<Option<String>> {
-    if let Some(url) = &jobs.url {
-        return Ok(Some(url.clone()));
-    }
-    if !has_database {
-        return Ok(None);
-    }
-    let url: String = config.get("DATABASE_URL")?;
-    backend_kind(&url).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}\nhint: JOBS_URL is unset, so jobs would go to DATABASE_URL; set JOBS_URL to a PostgreSQL or SQLite database, or a Redis server (redis://...)"
-        )
-    })?;
-    Ok(Some(url))
-}
-
-/// Every schedule the worker of `state` runs: `JOBS_SCHEDULE`,
-/// `register_schedule!` and the session cleanup.
-pub fn schedules(state: &AppState) -> anyhow::Result<Vec<Schedule>> {
-    let config = read_config(state.config())?;
-    let mut all = Vec::new();
-    for entry in &config.schedule {
-        let when = crate::schedule::parse_cron(&entry.cron).map_err(anyhow::Error::msg)?;
-        all.push(Schedule {
-            name: entry.name.clone().unwrap_or_else(|| entry.job.clone()),
-            when: When::Cron(Box::new(when)),
-            envelope: crate::Envelope {
-                name: entry.job.clone(),
-                payload: entry.payload.clone(),
-            },
-        });
-    }
-    all.extend(crate::schedule::registered().map_err(anyhow::Error::msg)?);
-    all.extend(crate::session_cleanup::schedule(state));
-    Ok(all)
-}
 
 #[unchained::bundle]
 impl Bundle for JobsBundle {

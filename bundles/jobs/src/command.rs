@@ -76,7 +76,7 @@ impl BundleCommand for JobsCommand {
             } => {
                 let app = ctx.build_app().await?;
                 let state = app.state().clone();
-                let config = crate::bundle::read_config(ctx.config())?;
+                let config = crate::config::read_config(ctx.config())?;
                 let mut options = WorkerOptions::from_config(&config);
                 if let Some(n) = concurrency {
                     anyhow::ensure!(
@@ -105,11 +105,11 @@ impl BundleCommand for JobsCommand {
 
 /// The job store as the config names it, without building the app.
 async fn admin_store(ctx: &CommandContext) -> anyhow::Result<Store> {
-    let config = crate::bundle::read_config(ctx.config())?;
-    let url = crate::bundle::resolve_url(
+    let config = crate::config::read_config(ctx.config())?;
+    let url = crate::config::resolve_url(
         ctx.config(),
         &config,
-        ctx.bundles().contains(crate::bundle::DATABASE_BUNDLE),
+        ctx.bundles().contains(crate::config::DATABASE_BUNDLE),
     )?
     .context("no job store to manage: set JOBS_URL")?;
     Store::open(&url, None, &config).await

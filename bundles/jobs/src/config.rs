@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use unchained::config::Config;
 
 /// The jobs bundle's typed config. Every field is one key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -199,6 +200,47 @@ pub fn backend_kind(url: &str) -> Result<BackendKind, String> {
             unchained::config::mask_url_password(url)
         )),
     }
+}
+
+/// The database bundle, whose `DATABASE_URL` is the default `JOBS_URL`.
+pub const DATABASE_BUNDLE: &str = "unchained.bundles.database";
+
+/// The typed config, checked.
+pub fn read_config(config: &Config) -> anyhow::Result<JobsConfig> {
+    let jobs: JobsConfig = config.extract()?;
+    jobs.validate().map_err(anyhow::Error::msg)?;
+    for entry in &jobs.schedule {
+        if crate::job::find(&entry.job).is_none() {
+            anyhow::bail!(
+                "JOBS_SCHEDULE names job {:?}, which no register_job! registers; registered jobs: {}",
+                entry.job,
+                crate::job::names().join(", ")
+            );
+        }
+    }
+    Ok(jobs)
+}
+
+/// `JOBS_URL`, or `DATABASE_URL` when the database bundle is listed;
+/// `None` when neither is set (fine in inline mode only).
+pub fn resolve_url(
+    config: &Config,
+    jobs: &JobsConfig,
+    has_database: bool,
+) -> anyhow::Result<Option<String>> {
+    if let Some(url) = &jobs.url {
+        return Ok(Some(url.clone()));
+    }
+    if !has_database {
+        return Ok(None);
+    }
+    let url: String = config.get("DATABASE_URL")?;
+    backend_kind(&url).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\nhint: JOBS_URL is unset, so jobs would go to DATABASE_URL; set JOBS_URL to a PostgreSQL or SQLite database, or a Redis server (redis://...)"
+        )
+    })?;
+    Ok(Some(url))
 }
 
 #[cfg(test)]

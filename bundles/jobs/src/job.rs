@@ -184,3 +184,24 @@ macro_rules! register_job {
         }
     };
 }
+
+/// One inline run (see [`Jobs`](crate::Jobs)), logged like a worker's.
+pub(crate) async fn run_logged(
+    entry: &'static JobEntry,
+    payload: serde_json::Value,
+    ctx: JobContext,
+) -> anyhow::Result<()> {
+    let id = ctx.id().clone();
+    let started = std::time::Instant::now();
+    let result = (entry.run)(payload, ctx).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(()) => {
+            tracing::info!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "done", "job done (inline)")
+        }
+        Err(e) => {
+            tracing::error!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "failed", "job failed (inline): {e:#}")
+        }
+    }
+    result
+}

@@ -96,11 +96,13 @@ mod service;
 pub mod session_cleanup;
 pub mod worker;
 
-pub use bundle::{BUNDLE_NAME, JobsBundle, read_config, resolve_url, schedules};
+pub use bundle::{BUNDLE_NAME, JobsBundle};
+pub use config::{read_config, resolve_url};
 pub use envelope::Envelope;
 pub use id::JobId;
 pub use job::{Job, JobContext};
 pub use service::{Jobs, JobsError};
+pub use worker::schedules;
 
 #[doc(hidden)]
 pub use inventory as __inventory;

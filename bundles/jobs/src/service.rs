@@ -161,7 +161,7 @@ impl Jobs {
                 .get()
                 .cloned()
                 .ok_or(JobsError::NotReady(J::NAME))?;
-            crate::worker::run_logged(
+            crate::job::run_logged(
                 entry,
                 envelope.payload,
                 JobContext::new(state, id.clone(), 1),

@@ -19,7 +19,7 @@ use crate::config::JobsConfig;
 use crate::envelope::Envelope;
 use crate::id::JobId;
 use crate::job::{self, JobContext, JobEntry, PayloadError};
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, When};
 use crate::service::Jobs;
 
 /// How `unchained worker` runs.
@@ -73,7 +73,7 @@ pub async fn run(
         .with_queue(&options.queue);
     let config = jobs.config().clone();
     let name = format!("worker-{}-{}", std::process::id(), ulid::Ulid::generate());
-    let schedules = crate::bundle::schedules(&state)?;
+    let schedules = schedules(&state)?;
     tracing::info!(
         target: "unchained_jobs",
         worker = %name,
@@ -337,25 +337,25 @@ fn max_attempts(entry: &JobEntry, config: &JobsConfig) -> u32 {
     (entry.max_attempts)().unwrap_or(config.max_attempts).max(1)
 }
 
-/// One inline run (see [`Jobs`]), logged like a worker's.
-pub(crate) async fn run_logged(
-    entry: &'static JobEntry,
-    payload: serde_json::Value,
-    ctx: JobContext,
-) -> anyhow::Result<()> {
-    let id = ctx.id().clone();
-    let started = Instant::now();
-    let result = (entry.run)(payload, ctx).await;
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    match &result {
-        Ok(()) => {
-            tracing::info!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "done", "job done (inline)")
-        }
-        Err(e) => {
-            tracing::error!(target: "unchained_jobs", job = entry.name, id = %id, attempt = 1, ms, outcome = "failed", "job failed (inline): {e:#}")
-        }
+/// Every schedule the worker of `state` runs: `JOBS_SCHEDULE`,
+/// `register_schedule!` and the session cleanup.
+pub fn schedules(state: &AppState) -> anyhow::Result<Vec<Schedule>> {
+    let config = crate::config::read_config(state.config())?;
+    let mut all = Vec::new();
+    for entry in &config.schedule {
+        let when = crate::schedule::parse_cron(&entry.cron).map_err(anyhow::Error::msg)?;
+        all.push(Schedule {
+            name: entry.name.clone().unwrap_or_else(|| entry.job.clone()),
+            when: When::Cron(Box::new(when)),
+            envelope: crate::Envelope {
+                name: entry.job.clone(),
+                payload: entry.payload.clone(),
+            },
+        });
     }
-    result
+    all.extend(crate::schedule::registered().map_err(anyhow::Error::msg)?);
+    all.extend(crate::session_cleanup::schedule(state));
+    Ok(all)
 }
 
 /// Enqueues each schedule's ticks until `stop` turns true.
