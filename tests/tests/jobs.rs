@@ -1,9 +1,12 @@
-//! Background jobs as a new user meets them: `unchained bundles add jobs`
-//! on a `--database` scaffold, a job and a route written in the app, the
-//! request stores the job, `unchained jobs list` shows it, and `unchained
-//! worker` (another process) runs it, then stops on SIGTERM.
+//! Background jobs and mail as a new user meets them: `unchained bundles
+//! add jobs` on a `--database` scaffold, a job and a route written in the
+//! app, the request stores the job, `unchained jobs list` shows it, and
+//! `unchained worker` (another process) runs it, then stops on SIGTERM;
+//! then `unchained bundles add mail` and `unchained mail send-test` reach
+//! a real SMTP server on 127.0.0.1.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -84,8 +87,56 @@ impl Drop for Worker {
 
 use std::os::unix::process::CommandExt;
 
+/// The mail bundle's test SMTP server (`smtp_server.py`: Python's stdlib
+/// `smtpd`), on a free port; each message lands in `inbox` as a file.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    inbox: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start() -> SmtpServer {
+        let inbox = temp_dir();
+        let script = workspace_root().join("bundles/mail/tests/smtp_server.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg(inbox.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 (3.11 or older, with smtpd) runs the test SMTP server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the SMTP server did not start: {line:?}"));
+        SmtpServer { child, port, inbox }
+    }
+
+    /// The messages received so far.
+    fn received(&self) -> Vec<String> {
+        fs::read_dir(self.inbox.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .map(|e| fs::read_to_string(e.path()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
-fn bundles_add_jobs_then_a_worker_runs_a_request_s_job() {
+fn bundles_add_jobs_then_a_worker_runs_a_request_s_job_and_mail_send_test_reaches_smtp() {
     let dir = temp_dir();
     let args = [
         "new",
@@ -155,4 +206,39 @@ fn bundles_add_jobs_then_a_worker_runs_a_request_s_job() {
     let done = unchained(&project, &["jobs", "list", "--status", "done"]);
     assert_success(&done, "unchained jobs list --status done");
     assert!(stdout(&done).contains("app.chore"), "{}", stdout(&done));
+
+    // Mail: list the bundle, then check the SMTP settings with send-test.
+    let added = unchained(&project, &["bundles", "add", "mail"]);
+    assert_success(&added, "unchained bundles add mail");
+    let smtp = SmtpServer::start();
+    let port = smtp.port.to_string();
+    let sent = unchained_with_env(
+        &project,
+        &["mail", "send-test", "ada@example.com"],
+        &[
+            ("UNCHAINED_MAIL_TRANSPORT", "smtp"),
+            ("UNCHAINED_MAIL_SERVER", "127.0.0.1"),
+            ("UNCHAINED_MAIL_PORT", &port),
+            ("UNCHAINED_MAIL_USE_TLS", "false"),
+        ],
+    );
+    assert_success(&sent, "unchained mail send-test ada@example.com");
+    assert!(
+        stdout(&sent).contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        stdout(&sent)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while smtp.received().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no message reached the SMTP server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let message = smtp.received().remove(0);
+    assert!(
+        message.contains("X-Envelope-To: ada@example.com"),
+        "{message}"
+    );
 }

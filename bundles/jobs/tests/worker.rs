@@ -437,6 +437,48 @@ async fn sigterm_lets_the_running_job_finish(env: &TestEnv) {
     );
 }
 
+/// `enqueue_in` and `enqueue_at`: a worker that is already running leaves
+/// the jobs alone until their time, then runs them.
+async fn delayed_jobs_wait_for_their_time(env: &TestEnv) {
+    let db = &env.db;
+    let settings = env.settings(&[("JOBS_POLL_INTERVAL_MS", json!(50))]);
+    let conn = db.connect().await;
+    let worker = WorkerProcess::start(&db.url, &settings).await;
+    let app = build_app(&db.url, &settings).await.unwrap();
+    let jobs = app.state().service::<Jobs>().unwrap().clone();
+    let enqueued = std::time::Instant::now();
+    jobs.enqueue_in(Record { n: 31, sleep_ms: 0 }, Duration::from_secs(3))
+        .await
+        .unwrap();
+    jobs.enqueue_at(
+        Record { n: 32, sleep_ms: 0 },
+        std::time::SystemTime::now() + Duration::from_secs(3),
+    )
+    .await
+    .unwrap();
+    // Stores keep run times in whole seconds, so "3 s from now" may come
+    // up to a second early; at 1.5 s neither job may have run.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        db.scalar(&conn, "SELECT COUNT(*) FROM runs WHERE n IN (31, 32)")
+            .await,
+        0,
+        "a delayed job ran early"
+    );
+    wait_until(Duration::from_secs(20), "both delayed jobs ran", || async {
+        db.scalar(&conn, "SELECT COUNT(*) FROM runs WHERE n IN (31, 32)")
+            .await
+            == 2
+    })
+    .await;
+    assert!(
+        enqueued.elapsed() >= Duration::from_secs(2),
+        "the delayed jobs ran after {:?}",
+        enqueued.elapsed()
+    );
+    assert!(worker.terminate().await);
+}
+
 /// One `#[tokio::test]` per backend for each scenario above, named
 /// `<backend>_<scenario>`; each test has its own database or Redis prefix,
 /// cleaned at the end.
@@ -456,6 +498,16 @@ on!(
     postgres,
     postgres_request_job_runs_in_a_worker_process,
     enqueue_by_request
+);
+on!(
+    postgres,
+    postgres_delayed_jobs_wait_for_their_time,
+    delayed_jobs_wait_for_their_time
+);
+on!(
+    sqlite,
+    sqlite_delayed_jobs_wait_for_their_time,
+    delayed_jobs_wait_for_their_time
 );
 on!(
     sqlite,
@@ -517,6 +569,11 @@ mod on_redis {
         redis,
         redis_request_job_runs_in_a_worker_process,
         enqueue_by_request
+    );
+    on!(
+        redis,
+        redis_delayed_jobs_wait_for_their_time,
+        delayed_jobs_wait_for_their_time
     );
     on!(
         redis,

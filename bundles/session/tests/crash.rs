@@ -23,18 +23,16 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
+use common::child::{self, ChildApp};
 use common::http;
 use common::services::{PrivatePostgres, PrivateRedis, signal};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use unchained_session::config::SessionConfig;
 use unchained_session::store::{RedisStore, SqlStore};
 
@@ -166,7 +164,7 @@ async fn sqlite_app_killed_while_writing() {
     let config = SessionConfig::default();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sessions.db");
-    let app = AppProcess::start(&file).await;
+    let app = ChildApp::start("app_process", &[(APP_DATABASE, file.as_os_str())]).await;
     let traffic = Traffic::start(app.addr, &config.cookie_name).await;
     traffic.wait_for_acks_since(Instant::now(), 20).await;
 
@@ -196,7 +194,7 @@ async fn sqlite_app_killed_while_writing() {
 
     // A new process on the same file serves the old cookies.
     let restart = Instant::now();
-    let app = AppProcess::start(&file).await;
+    let app = ChildApp::start("app_process", &[(APP_DATABASE, file.as_os_str())]).await;
     let mut first_answer = None;
     for (log, kept) in logs.iter().zip(&kept) {
         let read = http::get(app.addr, &config.cookie_name, "/read", Some(&log.cookie))
@@ -244,7 +242,7 @@ async fn app_process() {
     let store = SqlStore::new(db, &config.sql_table).unwrap();
     store.create_table(&config.sql_table).await.unwrap();
     let addr = http::serve(common::app(common::manager(config, Arc::new(store)))).await;
-    println!("{LISTENING}{addr}");
+    println!("{}{addr}", child::LISTENING);
     std::future::pending::<()>().await;
 }
 
@@ -252,47 +250,6 @@ async fn app_process() {
 
 /// The SQLite file `app_process` serves (its environment).
 const APP_DATABASE: &str = "UNCHAINED_CRASH_APP_DATABASE";
-
-/// The line `app_process` prints once it listens, before its address.
-const LISTENING: &str = "crash app listening on ";
-
-/// A running `app_process`.
-struct AppProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl AppProcess {
-    /// Starts one on `file` and waits until it listens.
-    async fn start(file: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["app_process", "--exact", "--ignored", "--nocapture"])
-            .env(APP_DATABASE, file)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(addr) = line.strip_prefix(LISTENING) {
-                    return addr.parse().unwrap();
-                }
-            }
-            panic!("the app process ended before it listened");
-        })
-        .await
-        .expect("the app process listens within 30 s");
-        // Keep reading what it prints, so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        AppProcess { child, addr }
-    }
-
-    /// `kill -9` (tokio's `kill` sends SIGKILL), and reaps it.
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
-    }
-}
 
 // ---- clients ------------------------------------------------------------
 

@@ -11,15 +11,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::http::StatusCode;
+use common::child::{self, ChildApp};
 use common::{Backend, Harness, Maker, http};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use unchained_session::config::SessionConfig;
 use unchained_session::store::{RedisStore, SessionStore, SqlStore};
 
@@ -28,9 +24,6 @@ const INCREMENTS: i64 = 200;
 
 /// The store the child serves, as `kind|location|name` (its environment).
 const CHILD_BACKEND: &str = "UNCHAINED_PROCESSES_BACKEND";
-
-/// The line the child prints once it listens, before its address.
-const LISTENING: &str = "update process listening on ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_postgres_lose_no_update() {
@@ -50,8 +43,8 @@ async fn two_processes_on_redis_cluster_lose_no_update() {
 async fn two_processes_lose_no_update(make: Maker) {
     let h: Harness = make(SessionConfig::default()).await;
     let cookie = h.start("n", "1").await;
-    let a = UpdateProcess::start(&h.backend).await;
-    let b = UpdateProcess::start(&h.backend).await;
+    let a = start_update_process(&h.backend).await;
+    let b = start_update_process(&h.backend).await;
     let name = h.config.cookie_name.clone();
 
     let mut tasks = Vec::new();
@@ -76,8 +69,8 @@ async fn two_processes_lose_no_update(make: Maker) {
         h.get("/read", Some(&cookie)).await.body,
         (INCREMENTS + 1).to_string()
     );
-    a.stop().await;
-    b.stop().await;
+    a.kill().await;
+    b.kill().await;
     h.teardown().await;
 }
 
@@ -94,7 +87,7 @@ async fn update_process() {
     let store = open(&backend).await;
     let manager = common::manager(SessionConfig::default(), store);
     let addr = http::serve(common::app(manager)).await;
-    println!("{LISTENING}{addr}");
+    println!("{}{addr}", child::LISTENING);
     std::future::pending::<()>().await;
 }
 
@@ -126,39 +119,8 @@ fn describe(backend: &Backend) -> String {
     }
 }
 
-/// A running [`update_process`].
-struct UpdateProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl UpdateProcess {
-    /// Starts one on `backend` and waits until it listens.
-    async fn start(backend: &Backend) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["update_process", "--exact", "--ignored", "--nocapture"])
-            .env(CHILD_BACKEND, describe(backend))
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(addr) = line.strip_prefix(LISTENING) {
-                    return addr.parse().unwrap();
-                }
-            }
-            panic!("the app process ended before it listened");
-        })
-        .await
-        .expect("the app process listens within 30 s");
-        // Keep reading what it prints, so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        UpdateProcess { child, addr }
-    }
-
-    async fn stop(mut self) {
-        self.child.kill().await.unwrap();
-    }
+/// An [`update_process`] on `backend`, listening.
+async fn start_update_process(backend: &Backend) -> ChildApp {
+    let line = describe(backend);
+    ChildApp::start("update_process", &[(CHILD_BACKEND, line.as_ref())]).await
 }
